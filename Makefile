@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export FEEDBACK_HOME ?= $(CURDIR)/.feedback
+export DAGSTER_HOME  ?= $(FEEDBACK_HOME)/dagster
+export GX_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test up install install-test chromium check-defs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## demo: install, then run the whole pipeline on the bundled sample traces
+demo: install
+	$(BIN)/feedback-pipeline demo
+
+## test: install what the tests need (Debian's chromium included, when root), then run pytest
+test: install-test chromium check-defs
+	$(BIN)/python -m pytest
+
+## up: the Dagster UI and daemon, with DAGSTER_HOME under FEEDBACK_HOME so state survives restarts
+up: install
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	$(BIN)/dagster dev -w workspace.yaml
+
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: /usr/bin/chromium is missing (apt-get install chromium); browser tests will be skipped"; fi
+
+check-defs: install
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .feedback .pytest_cache

@@ -1,0 +1,1 @@
+"""Dagster assets and asset checks, one module per stage of the flow. Thin: they call feedback_pipeline."""

@@ -1,0 +1,3 @@
+from feedback_pipeline.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Where the data lives: one root (`FEEDBACK_HOME`) holding the lake, the landing zone and Dagster's home.
+
+The lake and the landing zone may each be moved to an object store (`s3://`, `gs://`, `az://`)
+through their own variables; credentials come from the environment as delta-rs and fsspec read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from feedback_pipeline.lake import Lake
+from feedback_pipeline.landing import LandingZone
+
+DEFAULT_HOME = ".feedback"
+
+
+def is_uri(location: str) -> bool:
+    """True for object-store URIs (`s3://…`), false for local paths (`file://` counts as local)."""
+    return "://" in location and not location.startswith("file://")
+
+
+def _absolute(location: str) -> str:
+    if is_uri(location):
+        return location.rstrip("/")
+    if location.startswith("file://"):
+        location = location[len("file://") :]
+    return str(Path(location).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class FeedbackHome:
+    """The resolved locations of one installation."""
+
+    root: str
+    lake_uri: str
+    landing_uri: str
+    dagster_home: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> FeedbackHome:
+        env = os.environ if environ is None else environ
+        root = _absolute(env.get("FEEDBACK_HOME") or DEFAULT_HOME)
+        raw_options = env.get("FEEDBACK_STORAGE_OPTIONS") or "{}"
+        try:
+            options = json.loads(raw_options)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"FEEDBACK_STORAGE_OPTIONS is {raw_options!r}: expected a JSON object of strings ({exc.msg})"
+            ) from None
+        if not isinstance(options, dict):
+            raise ValueError(f"FEEDBACK_STORAGE_OPTIONS is {raw_options!r}: expected a JSON object of strings")
+        return cls(
+            root=root,
+            lake_uri=_absolute(env.get("FEEDBACK_LAKE_URI") or f"{root}/lake"),
+            landing_uri=_absolute(env.get("FEEDBACK_LANDING_URI") or f"{root}/landing"),
+            dagster_home=_absolute(env.get("DAGSTER_HOME") or f"{root}/dagster"),
+            storage_options={str(k): str(v) for k, v in options.items()},
+        )
+
+    def lake(self) -> Lake:
+        return Lake(self.lake_uri, self.storage_options)
+
+    def landing(self) -> LandingZone:
+        return LandingZone(self.landing_uri, self.storage_options)
+
+    def ensure_dagster_home(self) -> str:
+        """Create `DAGSTER_HOME` (with an empty dagster.yaml) so runs and cursors persist."""
+        path = Path(self.dagster_home)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "dagster.yaml").touch(exist_ok=True)
+        return str(path)

@@ -1,0 +1,148 @@
+"""The landing zone: the append-only inbox every input passes through.
+
+A file is written under a hidden temporary name and renamed into place (object stores: one PUT,
+which is atomic), so a reader never sees half a file. Keys sort in arrival order:
+
+    <area>/<YYYY-MM-DD>/<HH>/<time_ns:019d>-<6 hex>[_<label>].jsonl
+
+which lets a sensor resume from a cursor key and list only the folders at or after it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import fsspec
+from fsspec.core import url_to_fs
+
+AREAS = ("traces", "submissions", "definitions")
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slug(text: str, limit: int = 48) -> str:
+    """A file-name-safe rendering of `text` (for labels that carry a source name)."""
+    return _LABEL_UNSAFE.sub("-", text).strip("-.")[:limit] or "x"
+
+
+@dataclass(frozen=True)
+class LandingKey:
+    """The parts of a landing key."""
+
+    key: str
+    area: str
+    day: str
+    time_ns: int
+    label: str
+
+    @classmethod
+    def parse(cls, key: str) -> LandingKey:
+        parts = key.split("/")
+        if len(parts) != 4 or not parts[3].endswith(".jsonl"):
+            raise ValueError(f"landing key {key!r}: expected <area>/<YYYY-MM-DD>/<HH>/<name>.jsonl")
+        stem = parts[3][: -len(".jsonl")]
+        head, _, label = stem.partition("_")
+        return cls(key=key, area=parts[0], day=parts[1], time_ns=int(head.split("-")[0]), label=label)
+
+
+class LandingZone:
+    """A root URI (local folder or object store) holding one folder per area."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._fs: fsspec.AbstractFileSystem | None = None
+        self._root = ""
+
+    def __repr__(self) -> str:
+        return f"LandingZone({self.uri!r})"
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        if self._fs is None:
+            self._fs, self._root = url_to_fs(self.uri, **self.storage_options)
+        return self._fs
+
+    @property
+    def is_local(self) -> bool:
+        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def path(self, key: str) -> str:
+        """The storage path of a key (a local path, or a bucket path for object stores)."""
+        self.fs  # noqa: B018 - resolves _root
+        return f"{self._root.rstrip('/')}/{key}"
+
+    def full_uri(self, key: str) -> str:
+        return f"{self.uri}/{key}"
+
+    def new_key(self, area: str, label: str = "", when_ns: int | None = None) -> str:
+        if area not in AREAS:
+            raise ValueError(f"landing area {area!r}: expected one of {', '.join(AREAS)}")
+        now_ns = time.time_ns() if when_ns is None else when_ns
+        moment = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
+        name = f"{now_ns:019d}-{secrets.token_hex(3)}"
+        if label:
+            name += f"_{label}"
+        return f"{area}/{moment:%Y-%m-%d}/{moment:%H}/{name}.jsonl"
+
+    def write(self, area: str, data: bytes, *, label: str = "") -> str:
+        """Land `data` as one new immutable file and return its key."""
+        key = self.new_key(area, label)
+        target = self.path(key)
+        parent = target.rsplit("/", 1)[0]
+        if self.is_local:
+            self.fs.makedirs(parent, exist_ok=True)
+            temporary = f"{parent}/.{key.rsplit('/', 1)[1]}.{secrets.token_hex(4)}.tmp"
+            with self.fs.open(temporary, "wb") as handle:
+                handle.write(data)
+            self.fs.mv(temporary, target)
+        else:
+            self.fs.pipe_file(target, data)
+        return key
+
+    def write_lines(self, area: str, lines: list[str], *, label: str = "") -> str:
+        """Land JSON lines (each without its newline) as one file."""
+        return self.write(area, ("\n".join(lines) + "\n").encode(), label=label)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            entries = self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+    def iter_keys(self, area: str, after: str | None = None) -> Iterator[str]:
+        """Keys of an area in arrival order, strictly after the key `after` when given."""
+        after_day = after_hour = None
+        if after:
+            parsed = after.split("/")
+            after_day, after_hour = parsed[1], parsed[2]
+        base = self.path(area)
+        for day in self._children(base):
+            if after_day and day < after_day:
+                continue
+            for hour in self._children(f"{base}/{day}"):
+                if after_day and day == after_day and hour < after_hour:
+                    continue
+                for name in self._children(f"{base}/{day}/{hour}"):
+                    if name.startswith(".") or not name.endswith(".jsonl"):
+                        continue
+                    key = f"{area}/{day}/{hour}/{name}"
+                    if after is None or key > after:
+                        yield key
+
+    def list(self, area: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        """At most `limit` keys of an area after the cursor key `after`, oldest first."""
+        keys: list[str] = []
+        for key in self.iter_keys(area, after):
+            keys.append(key)
+            if limit is not None and len(keys) >= limit:
+                break
+        return keys
