@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from feedback_pipeline.cli import demo, pipeline, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,3 +13,7 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
+main.add_command(traces.traces)
+main.add_command(pipeline.run)
+main.add_command(pipeline.status)
+main.add_command(demo.demo)
