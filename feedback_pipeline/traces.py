@@ -281,7 +281,7 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     ]
     work = frame.filter(~blank).select("_row", "line_number", pl.col("raw").alias("_raw_text"), "landing_key")
     values, failed = _decode_lenient(work["_raw_text"], RAW_TRACE)
-    unreadable = set(failed)
+    decoded = work.with_columns(values.alias("_t"))
     if failed:
         repaired_at, repaired_text = [], []
         for index in failed:
@@ -295,14 +295,15 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         for index in still:
             row, line, _, _ = work.row(repaired_at[index])
             reasons.append((row, f"line {line} does not fit any MLflow trace layout"))
-        if repaired_at:
-            values = values.scatter(repaired_at, repaired)
-        unreadable -= {repaired_at[i] for i in range(len(repaired_at)) if i not in set(still)}
-    work = work.with_columns(values.alias("_t"))
-    if unreadable:
-        work = work.filter(~pl.int_range(pl.len()).is_in(sorted(unreadable)))
+        fixed = work[repaired_at].with_columns(repaired.alias("_t"))
+        fixed = fixed.filter(~pl.int_range(pl.len()).is_in(still))
+        decoded = (
+            pl.concat([decoded.filter(~pl.int_range(pl.len()).is_in(failed)), fixed])
+            .sort("_row")
+            .rechunk()
+        )
     reason_frame = pl.DataFrame(reasons, schema={"_row": pl.UInt32, "_reason": pl.String}, orient="row")
-    return work, reason_frame
+    return decoded, reason_frame
 
 
 def _decode_lenient(texts: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, list[int]]:
@@ -318,7 +319,7 @@ def _decode_lenient(texts: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, li
         part, bad = _decode_lenient(texts.slice(start, size), dtype)
         parts.append(part)
         failed.extend(start + b for b in bad)
-    return pl.concat(parts), failed
+    return pl.concat(parts).rechunk(), failed
 
 
 def _conform_line(text: str, line: int) -> str:
