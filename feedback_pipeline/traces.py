@@ -237,9 +237,11 @@ def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = N
         ]
     )
     good = checked.filter(pl.col("_reason").is_null()).drop("_reason")
-    good = _newest_per_trace(good)
+    good = _newest_per_trace(good).with_columns(
+        pl.col("_raw_text").str.json_path_match("$.info").alias("_info_text")
+    )
     traces = _trace_rows(good, now)
-    submissions = _submissions(good.select("trace_id", "_raw_text"))
+    submissions = _submissions(good.select("trace_id", "_info_text"))
     rejections = (
         frame.join(rejected_rows, on="_row", how="inner")
         .sort("_row")
@@ -448,11 +450,15 @@ def _check(work: pl.DataFrame) -> pl.DataFrame:
 
 def _newest_per_trace(good: pl.DataFrame) -> pl.DataFrame:
     """Keep one row per trace_id: the one from the later landing key, then the later line."""
-    return (
-        good.sort("landing_key", "line_number", "_row", nulls_last=False)
-        .unique("trace_id", keep="last", maintain_order=True)
-        .sort("_row")
+    keys = good.select("_row", "trace_id", "landing_key", "line_number")
+    if keys["trace_id"].n_unique() == keys.height:
+        return good
+    newest = (
+        keys.sort("landing_key", "line_number", "_row", nulls_last=False)
+        .unique("trace_id", keep="last")
+        .select("_row")
     )
+    return good.join(newest, on="_row", how="semi").sort("_row")
 
 
 # --- building the trace rows ------------------------------------------------------------------
@@ -464,19 +470,44 @@ def _json_text(value: pl.Expr) -> pl.Expr:
 
 
 def _embedded_json(text: pl.Expr) -> pl.Expr:
-    """JSON text to splice into a document: itself when valid JSON, else quoted; null -> null."""
-    valid = text.str.json_path_match("$").is_not_null() | (text.str.strip_chars() == "null")
-    return pl.when(text.is_null()).then(pl.lit("null")).when(valid).then(text).otherwise(_json_text(text))
+    """JSON text to splice into a document: itself when it looks like one JSON value, else quoted.
+
+    A cheap shape check (first and last character) rather than a full parse: MLflow writes these
+    attributes with json.dumps, and the check catches the usual stray, a bare unencoded string.
+    Null stays null.
+    """
+    first, last = text.str.head(1), text.str.tail(1)
+    valid = (
+        ((first == "{") & (last == "}"))
+        | ((first == "[") & (last == "]"))
+        | ((first == '"') & (last == '"') & (text.str.len_bytes() > 1))
+        | text.str.contains(r"^(-?\d[\d.eE+-]*|true|false|null)$")
+    )
+    return pl.when(valid).then(text).otherwise(_json_text(text))
 
 
-def _json_object(fields: dict[str, pl.Expr]) -> pl.Expr:
-    """Build a compact JSON object from expressions that are already JSON texts."""
-    parts: list[pl.Expr | str] = []
-    for i, (key, expr) in enumerate(fields.items()):
-        parts.append(("{" if i == 0 else ",") + json.dumps(key) + ":")
-        parts.append(expr)
-    parts.append("}")
-    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
+def _json_object(fields: dict[str, pl.Expr], embedded: frozenset[str] = frozenset()) -> pl.Expr:
+    """A compact JSON object of `fields`, in order; `embedded` fields already hold JSON text.
+
+    Runs of plain fields are encoded together by one `struct.json_encode`; embedded JSON texts
+    are spliced in between.
+    """
+    parts: list[pl.Expr] = []
+    plain: list[pl.Expr] = []
+
+    def flush() -> None:
+        if plain:
+            parts.append(pl.struct(list(plain)).struct.json_encode().str.slice(1).str.head(-1))
+            plain.clear()
+
+    for key, expr in fields.items():
+        if key in embedded:
+            flush()
+            parts.append(pl.lit(json.dumps(key) + ":") + expr.fill_null("null"))
+        else:
+            plain.append(expr.alias(key))
+    flush()
+    return pl.lit("{") + pl.concat_str(parts, separator=",") + pl.lit("}")
 
 
 def _unquote(attribute: pl.Expr) -> pl.Expr:
@@ -518,27 +549,25 @@ def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
 
 def _display_spans(spans: pl.DataFrame) -> pl.DataFrame:
     """Per trace row, the JSON list of normalised spans."""
-    attributes = pl.concat_list(
-        [
-            pl.when(pl.col(k).is_not_null()).then(
-                pl.lit(json.dumps(k) + ":") + _embedded_json(pl.col(k))
-            )
-            for k in _DISPLAY_ATTRIBUTES
-        ]
-    ).list.drop_nulls().list.join(",")
+    attributes = pl.concat_str(
+        [pl.lit(json.dumps(k) + ":") + _embedded_json(pl.col(k)) for k in _DISPLAY_ATTRIBUTES],
+        separator=",",
+        ignore_nulls=True,
+    )
     span_json = _json_object(
         {
-            "span_id": _json_text(pl.col("span_id")),
-            "parent_id": _json_text(pl.col("parent_id")),
-            "name": _json_text(pl.col("name")),
-            "span_type": _json_text(pl.col("span_type")),
-            "start_time_ns": _json_text(pl.col("start_time_ns")),
-            "end_time_ns": _json_text(pl.col("end_time_ns")),
-            "status": _json_text(pl.col("status")),
+            "span_id": pl.col("span_id"),
+            "parent_id": pl.col("parent_id"),
+            "name": pl.col("name"),
+            "span_type": pl.col("span_type"),
+            "start_time_ns": pl.col("start_time_ns"),
+            "end_time_ns": pl.col("end_time_ns"),
+            "status": pl.col("status"),
             "inputs": _embedded_json(pl.col("inputs")),
             "outputs": _embedded_json(pl.col("outputs")),
-            "attributes": pl.lit("{") + attributes + pl.lit("}"),
-        }
+            "attributes": pl.lit("{") + attributes.fill_null("") + pl.lit("}"),
+        },
+        embedded=frozenset({"inputs", "outputs", "attributes"}),
     )
     return (
         spans.sort("_row", "_pos")
@@ -688,7 +717,6 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     info = pl.col("_t").struct.field("info")
     data = pl.col("_t").struct.field("data")
     meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
-    info_text = pl.col("_raw_text").str.json_path_match("$.info")
     spans = _span_rows(good)
     duration_seconds = info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
     state = pl.coalesce(info.struct.field("state"), info.struct.field("status")).str.replace(
@@ -697,7 +725,6 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     rows = (
         good.join(_root_io(spans), on="_row", how="left")
         .join(_display_spans(spans), on="_row", how="left")
-        .with_columns(info_text.alias("_info_text"))
         .select(
             "_row",
             "trace_id",
@@ -765,7 +792,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         )
     )
     hashed = [c for c in TRACES_SCHEMA.names() if c not in ("landing_key", "content_hash", "ingested_at")]
-    content = pl.struct(hashed).struct.json_encode()
+    content = pl.struct(hashed)
     return (
         rows.with_columns(
             pl.concat_str(
@@ -797,8 +824,8 @@ def _scalar_or_json(holder: pl.Expr, key: str) -> pl.Expr:
 
 def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     """Assessments embedded in `info.assessments`, as `mlflow-import` submission records."""
-    holders = good.filter(pl.col("_raw_text").str.contains('"assessments"', literal=True)).select(
-        "trace_id", pl.col("_raw_text").str.json_path_match("$.info.assessments").alias("a")
+    holders = good.filter(pl.col("_info_text").str.contains('"assessments"', literal=True)).select(
+        "trace_id", pl.col("_info_text").str.json_path_match("$.assessments").alias("a")
     ).filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
     if holders.is_empty():
         return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
@@ -851,17 +878,8 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
         pl.lit("mlflow-import").alias("origin"),
     ).filter(pl.col("submission_id").is_not_null())
     record = _json_object(
-        {
-            name: (
-                pl.col(name)
-                if name in ("value", "metadata")
-                else pl.col(name).struct.json_encode()
-                if name == "source"
-                else _json_text(pl.col(name))
-            )
-            for name in SUBMISSIONS_SCHEMA.names()
-            if name != "submission"
-        }
+        {name: pl.col(name) for name in SUBMISSIONS_SCHEMA.names() if name != "submission"},
+        embedded=frozenset({"value", "metadata"}),
     )
     return frame.with_columns(record.alias("submission")).unique(
         "submission_id", keep="last", maintain_order=True
