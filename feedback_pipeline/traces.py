@@ -277,10 +277,11 @@ def request_dates(raw: pl.Series) -> pl.Series:
 def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode every readable line with the union schema; return decoded rows and (row, reason)."""
     blank = frame["raw"].is_null() | (frame["raw"].str.strip_chars() == "")
-    reasons: list[tuple[int, str]] = [
-        (row, f"line {line} is empty: expected one MLflow trace as a JSON object")
-        for row, line in frame.filter(blank).select("_row", "line_number").iter_rows()
-    ]
+    empty = frame.filter(blank).select(
+        "_row",
+        pl.format("line {} is empty: expected one MLflow trace as a JSON object", "line_number").alias("_reason"),
+    )
+    reasons: list[tuple[int, str]] = []
     work = frame.filter(~blank).select("_row", "line_number", pl.col("raw").alias("_raw_text"), "landing_key")
     values, failed = _decode_lenient(work["_raw_text"], RAW_TRACE)
     decoded = work.with_columns(values.alias("_t"))
@@ -305,7 +306,7 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             .rechunk()
         )
     reason_frame = pl.DataFrame(reasons, schema={"_row": pl.UInt32, "_reason": pl.String}, orient="row")
-    return decoded, reason_frame
+    return decoded, pl.concat([empty, reason_frame])
 
 
 def _decode_lenient(texts: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, list[int]]:
@@ -508,6 +509,11 @@ def _json_object(fields: dict[str, pl.Expr], embedded: frozenset[str] = frozense
             plain.append(expr.alias(key))
     flush()
     return pl.lit("{") + pl.concat_str(parts, separator=",") + pl.lit("}")
+
+
+def _json_map(text: pl.Expr) -> pl.Expr:
+    """A JSON object text, or "{}" when absent or not an object."""
+    return pl.when(text.str.starts_with("{")).then(text).otherwise(pl.lit("{}"))
 
 
 def _unquote(attribute: pl.Expr) -> pl.Expr:
@@ -752,13 +758,13 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             ).alias("response"),
             info.struct.field("request_preview").alias("_request_preview"),
             info.struct.field("response_preview").alias("_response_preview"),
-            pl.col("_info_text").str.json_path_match("$.tags").fill_null("{}").alias("tags"),
-            pl.coalesce(
-                pl.col("_info_text").str.json_path_match("$.trace_metadata"),
-                pl.col("_info_text").str.json_path_match("$.request_metadata"),
-            )
-            .fill_null("{}")
-            .alias("trace_metadata"),
+            _json_map(pl.col("_info_text").str.json_path_match("$.tags")).alias("tags"),
+            _json_map(
+                pl.coalesce(
+                    pl.col("_info_text").str.json_path_match("$.trace_metadata"),
+                    pl.col("_info_text").str.json_path_match("$.request_metadata"),
+                )
+            ).alias("trace_metadata"),
             meta.struct.field("mlflow.modelId").alias("model_id"),
             meta.struct.field("mlflow.trace.session").alias("session_id"),
             meta.struct.field("mlflow.trace.user").alias("user_id"),
@@ -872,7 +878,7 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
             r.struct.field("source").struct.field("source_type").str.to_uppercase().fill_null("HUMAN").alias("source_type"),
             r.struct.field("source").struct.field("source_id").fill_null("default").alias("source_id"),
         ).alias("source"),
-        item.str.json_path_match("$.metadata").fill_null("{}").alias("metadata"),
+        _json_map(item.str.json_path_match("$.metadata")).alias("metadata"),
         r.struct.field("overrides").alias("overrides"),
         created.alias("created_at"),
         pl.lit("mlflow-import").alias("origin"),
