@@ -237,9 +237,7 @@ def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = N
         ]
     )
     good = checked.filter(pl.col("_reason").is_null()).drop("_reason")
-    good = _newest_per_trace(good).with_columns(
-        pl.col("_raw_text").str.json_path_match("$.info").alias("_info_text")
-    )
+    good = _newest_per_trace(good)
     traces = _trace_rows(good, now)
     submissions = _submissions(good.select("trace_id", "_info_text"))
     rejections = (
@@ -283,8 +281,12 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     reasons: list[tuple[int, str]] = []
     work = frame.filter(~blank).select("_row", "line_number", pl.col("raw").alias("_raw_text"), "landing_key")
-    values, failed = _decode_lenient(work["_raw_text"], RAW_TRACE)
-    decoded = work.with_columns(values.alias("_t"))
+    info_text = pl.col("_raw_text").str.json_path_match("$.info").alias("_info_text")
+    try:
+        decoded, failed = _decode_in_parallel(work, info_text), []
+    except pl.exceptions.PolarsError:
+        values, failed = _decode_lenient(work["_raw_text"], RAW_TRACE)
+        decoded = work.with_columns(values.alias("_t"), info_text)
     if failed:
         repaired_at, repaired_text = [], []
         for index in failed:
@@ -298,7 +300,7 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         for index in still:
             row, line, _, _ = work.row(repaired_at[index])
             reasons.append((row, f"line {line} does not fit any MLflow trace layout"))
-        fixed = work[repaired_at].with_columns(repaired.alias("_t"))
+        fixed = work[repaired_at].with_columns(repaired.alias("_t"), info_text)
         fixed = fixed.filter(~pl.int_range(pl.len()).is_in(still))
         decoded = (
             pl.concat([decoded.filter(~pl.int_range(pl.len()).is_in(failed)), fixed])
@@ -307,6 +309,17 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
     reason_frame = pl.DataFrame(reasons, schema={"_row": pl.UInt32, "_reason": pl.String}, orient="row")
     return decoded, pl.concat([empty, reason_frame])
+
+
+def _decode_in_parallel(work: pl.DataFrame, info_text: pl.Expr) -> pl.DataFrame:
+    """Decode the whole batch in row chunks collected together, so every core parses JSON."""
+    chunks = [
+        work.slice(start, _CHUNK_ROWS)
+        .lazy()
+        .with_columns(pl.col("_raw_text").str.json_decode(RAW_TRACE).alias("_t"), info_text)
+        for start in range(0, max(work.height, 1), _CHUNK_ROWS)
+    ]
+    return pl.concat(pl.collect_all(chunks)).rechunk()
 
 
 def _decode_lenient(texts: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, list[int]]:
