@@ -448,3 +448,29 @@ def test_request_dates_of_raw_lines():
     dates = request_dates(pl.Series("raw", raws))
     assert dates.dtype == pl.Date
     assert dates.to_list() == [date(2026, 11, 22), date(2026, 11, 22), date(2024, 6, 10), None, None]
+
+
+def test_structured_assessment_values_and_overrides():
+    document = layout("mlflow36")
+    template = {k: v for k, v in document["info"]["assessments"][0].items() if k != "feedback"}
+    values = {
+        "a-dict": {"feedback": {"value": {"score": 3, "why": 'ok "quoted"'}}},
+        "a-list": {"feedback": {"value": [1, "two", None]}},
+        "a-none": {"feedback": {"value": None}},
+        "a-lookalike": {"feedback": {"value": 'say "value":"x"'}},
+        "a-expect": {"expectation": {"value": {"facts": ["a", "b"]}}},
+        "a-override": {"feedback": {"value": True}, "overrides": "a-dict", "valid": False},
+    }
+    document["info"]["assessments"] = [
+        {**template, "assessment_id": key, **extra} for key, extra in values.items()
+    ] + [{"assessment_name": "no id", "feedback": {"value": 1}}]
+    parsed = parse_mlflow_traces(batch([json.dumps(document)]), ingested_at=NOW)
+    records = {json.loads(s)["submission_id"]: json.loads(s) for s in parsed.submissions["submission"]}
+    assert sorted(records) == sorted(values)
+    assert records["a-dict"]["value"] == {"score": 3, "why": 'ok "quoted"'}
+    assert records["a-list"]["value"] == [1, "two", None]
+    assert records["a-none"]["value"] is None
+    assert records["a-lookalike"]["value"] == 'say "value":"x"'
+    assert records["a-expect"]["kind"] == "expectation"
+    assert records["a-expect"]["value"] == {"facts": ["a", "b"]}
+    assert records["a-override"]["overrides"] == "a-dict"
