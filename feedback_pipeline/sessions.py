@@ -306,6 +306,35 @@ def snapshot_items(
     return Snapshot(items=items, missing_trace_ids=missing)
 
 
+def refresh_session(
+    labeling_session_id: str,
+    events: pl.DataFrame,
+    traces: pl.LazyFrame | None,
+    existing: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+) -> Snapshot | None:
+    """What a refresh of one session adds, from the definition events, a lazy scan of `traces` and its items.
+
+    None when the session does not exist or was deleted (deleted sessions keep their items, unchanged).
+    Only traces the filter or the explicit ids can select are read from the scan.
+    """
+    table = fold_labeling_sessions(events).filter(pl.col("labeling_session_id") == labeling_session_id)
+    if table.height == 0 or table["deleted"][0]:
+        return None
+    session = table.row(0, named=True)
+    requested = requested_traces(events).filter(pl.col("labeling_session_id") == labeling_session_id)
+    if traces is None:
+        candidates = pl.DataFrame(schema={"trace_id": pl.String, **TRACE_COLUMNS})
+    else:
+        spec = json.loads(session["trace_filter"]) if session["trace_filter"] else None
+        wanted = pl.col("trace_id").is_in(requested["trace_id"].to_list())
+        if spec is not None:
+            wanted = wanted | filter_expression(spec)
+        candidates = traces.filter(wanted).collect()
+    return snapshot_items(session, requested, candidates, existing, now=now)
+
+
 # ---------------------------------------------------------------- item status
 
 

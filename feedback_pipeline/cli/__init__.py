@@ -12,3 +12,9 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
+
+
+from feedback_pipeline.cli.labeling import apply, sessions_group  # noqa: E402
+
+main.add_command(apply)
+main.add_command(sessions_group)
