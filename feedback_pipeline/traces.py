@@ -20,6 +20,7 @@ import polars as pl
 RAW_PREVIEW_CHARS = 2_000
 PREVIEW_CHARS = 1_000
 _CHUNK_ROWS = 4_096
+_LATEST_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 UTC_TIME = pl.Datetime("us", "UTC")
 
@@ -387,11 +388,17 @@ def _json_kind(value: object) -> str:
 
 
 def _parse_time(text: pl.Expr) -> pl.Expr:
-    """RFC 3339 text or epoch milliseconds -> UTC datetime (null when unreadable)."""
+    """RFC 3339 text or epoch milliseconds -> UTC datetime (null when unreadable or out of range)."""
     stripped = text.str.strip_chars()
+    millis = stripped.cast(pl.Int64, strict=False)
     return (
         pl.when(stripped.str.contains(r"^\d+$"))
-        .then(stripped.cast(pl.Int64, strict=False).cast(pl.Datetime("ms", "UTC")).cast(UTC_TIME))
+        .then(
+            pl.when(millis <= _LATEST_MILLIS)
+            .then(millis)
+            .cast(pl.Datetime("ms", "UTC"))
+            .cast(UTC_TIME)
+        )
         .otherwise(
             stripped.str.to_datetime(
                 "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC"
@@ -530,8 +537,8 @@ def _json_map(text: pl.Expr) -> pl.Expr:
 
 
 def _unquote(attribute: pl.Expr) -> pl.Expr:
-    """A JSON-encoded string attribute ("\\"RETRIEVER\\"") -> its text."""
-    return pl.when(attribute.str.starts_with('"')).then(attribute.str.json_decode(pl.String)).otherwise(attribute)
+    """A JSON-encoded name attribute ("\\"RETRIEVER\\"") -> its text (names carry no escapes)."""
+    return attribute.str.strip_prefix('"').str.strip_suffix('"')
 
 
 def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
@@ -690,15 +697,17 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .filter(m.is_not_null())
         .with_columns(pl.lit(1).alias("_part"))
     )
-    plain = rows.filter(pl.col("response").str.contains(r'^\s*"')).select(
+    plain = rows.filter(pl.col("response").str.contains(r'^\s*"'))
+    plain_text, _ = _decode_lenient(plain["response"], pl.String)
+    plain = plain.select(
         "_row",
         pl.struct(
             pl.lit("assistant").alias("role"),
-            pl.col("response").str.json_decode(pl.String).alias("content"),
+            plain_text.alias("content"),
             pl.lit(None, _OPENAI_TOOL_CALLS).alias("tool_calls"),
         ).alias("m"),
         pl.lit(1).alias("_part"),
-    )
+    ).filter(m.struct.field("content").is_not_null())
     # Only traces whose request is OpenAI-style get chat messages; a plain answer joins those.
     answers_all = pl.concat([answer, plain]).join(messages.select("_row").unique(), on="_row", how="semi")
     all_messages = pl.concat([messages, answers_all]).with_columns(pl.int_range(pl.len()).alias("_n"))
@@ -757,7 +766,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             pl.coalesce(
                 info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
                 info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
-                (duration_seconds * 1000).round(0).cast(pl.Int64),
+                (duration_seconds * 1000).round(0).cast(pl.Int64, strict=False),
             ).alias("execution_duration_ms"),
             pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
             .then(pl.lit("STATE_UNSPECIFIED"))
@@ -848,15 +857,14 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
     if holders.is_empty():
         return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
-    count, _ = _decode_lenient(holders["a"], pl.List(pl.Struct({"assessment_id": pl.String})))
-    widest = int(count.list.len().max() or 0)
+    # One column per array position, as far as any trace's array reaches; then one row each.
+    positions: list[pl.Series] = []
+    while not positions or positions[-1].null_count() < holders.height:
+        positions.append(holders["a"].str.json_path_match(f"$[{len(positions)}]"))
     items = (
-        holders.select(
-            "trace_id",
-            pl.concat_list([pl.col("a").str.json_path_match(f"$[{i}]") for i in range(widest)]).alias("item"),
-        )
+        holders.select("trace_id", pl.concat_list(positions).alias("item"))
         .explode("item")
-        .filter(pl.col("item").is_not_null())
+        .filter(pl.col("item").str.starts_with("{"))
     )
     raw, _ = _decode_lenient(items["item"], _RAW_ASSESSMENT)
     item = pl.col("item")
