@@ -675,18 +675,58 @@ def _span_tool_calls(spans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _messages_one_by_one(request: pl.DataFrame) -> pl.DataFrame:
+    """OpenAI messages of requests the batch decoder refused, read message by message.
+
+    This is where content given as a list of parts ([{"type": "text", "text": ...}]) lands: the
+    text parts are joined with newlines.
+    """
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "m": _OPENAI_MESSAGE, "_part": pl.Int32})
+    if request.is_empty():
+        return empty
+    items = _array_items(
+        request.select("_row", pl.col("request").str.json_path_match("$.messages").alias("messages")),
+        "messages",
+    ).filter(pl.col("item").str.starts_with("{"))
+    if items.is_empty():
+        return empty
+    content = _scalar_or_json(pl.col("item"), "content")
+    items = items.with_columns(content.alias("content"))
+    parts, _ = _decode_lenient(items["content"].fill_null("null"), pl.List(pl.Struct({"text": pl.String})))
+    strings = items.select(
+        pl.when(pl.col("content").str.starts_with('"')).then("content").otherwise(pl.lit("null"))
+    ).to_series()
+    texts, _ = _decode_lenient(strings, pl.String)
+    calls, _ = _decode_lenient(items["item"], pl.Struct({"tool_calls": _OPENAI_TOOL_CALLS}))
+    return items.select(
+        "_row",
+        pl.struct(
+            pl.col("item").str.json_path_match("$.role").alias("role"),
+            pl.coalesce(
+                texts,
+                parts.list.eval(pl.element().struct.field("text")).list.drop_nulls().list.join("\n"),
+            ).alias("content"),
+            calls.struct.field("tool_calls").alias("tool_calls"),
+        ).alias("m"),
+        pl.lit(0, pl.Int32).alias("_part"),
+    )
+
+
 def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Chat messages (OpenAI-style request plus the answer) and OpenAI tool calls per trace row."""
     request = rows.filter(
         pl.col("request").str.contains(r"^\s*\{") & pl.col("request").str.contains('"messages"', literal=True)
     )
-    decoded, _ = _decode_lenient(request["request"], _OPENAI_REQUEST)
+    decoded, failed = _decode_lenient(request["request"], _OPENAI_REQUEST)
     m = pl.col("m")
-    messages = (
-        request.select("_row", decoded.struct.field("messages").alias("m"))
-        .with_columns(pl.lit(0).alias("_part"))
-        .explode("m")
-        .filter(m.is_not_null())
+    messages = pl.concat(
+        [
+            request.select("_row", decoded.struct.field("messages").alias("m"))
+            .with_columns(pl.lit(0).alias("_part"))
+            .explode("m")
+            .filter(m.is_not_null()),
+            _messages_one_by_one(request[failed]),
+        ]
     )
     response = rows.filter(
         pl.col("response").str.contains(r"^\s*\{") & pl.col("response").str.contains('"choices"', literal=True)
@@ -850,6 +890,25 @@ def _scalar_or_json(holder: pl.Expr, key: str) -> pl.Expr:
     return pl.when(found.is_null()).then(pl.lit("null")).when(is_string).then(quoted).otherwise(found)
 
 
+def _array_items(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """One row per element of the JSON array texts in `column` (as JSON text), with its position `_n`.
+
+    Positions are read with `json_path_match`, one column per position as far as the longest
+    array reaches, so the work stays vectorised.
+    """
+    positions: list[pl.Series] = []
+    while not positions or positions[-1].null_count() < frame.height:
+        positions.append(frame[column].str.json_path_match(f"$[{len(positions)}]"))
+    return (
+        frame.with_columns(
+            pl.concat_list(positions).alias("item"),
+            pl.int_ranges(0, len(positions)).alias("_n"),
+        )
+        .explode("item", "_n")
+        .filter(pl.col("item").is_not_null())
+    )
+
+
 def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     """Assessments embedded in `info.assessments`, as `mlflow-import` submission records."""
     holders = good.filter(pl.col("_info_text").str.contains('"assessments"', literal=True)).select(
@@ -857,15 +916,7 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
     if holders.is_empty():
         return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
-    # One column per array position, as far as any trace's array reaches; then one row each.
-    positions: list[pl.Series] = []
-    while not positions or positions[-1].null_count() < holders.height:
-        positions.append(holders["a"].str.json_path_match(f"$[{len(positions)}]"))
-    items = (
-        holders.select("trace_id", pl.concat_list(positions).alias("item"))
-        .explode("item")
-        .filter(pl.col("item").str.starts_with("{"))
-    )
+    items = _array_items(holders.select("trace_id", "a"), "a").filter(pl.col("item").str.starts_with("{"))
     raw, _ = _decode_lenient(items["item"], _RAW_ASSESSMENT)
     item = pl.col("item")
     feedback = item.str.json_path_match("$.feedback")

@@ -474,3 +474,21 @@ def test_structured_assessment_values_and_overrides():
     assert records["a-expect"]["kind"] == "expectation"
     assert records["a-expect"]["value"] == {"facts": ["a", "b"]}
     assert records["a-override"]["overrides"] == "a-dict"
+
+
+def test_openai_content_given_as_parts():
+    document = layout("mlflow35")
+    request = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}, {"type": "text", "text": "And where?"}]},
+        ]
+    }
+    document["data"]["spans"][0]["attributes"]["mlflow.spanInputs"] = json.dumps(request)
+    document["data"]["spans"] = document["data"]["spans"][:1]
+    row = parse_one(document)
+    assert row["chat_messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is this?\nAnd where?"},
+        {"role": "assistant", "content": "It is 4 °C in Oslo."},
+    ]
