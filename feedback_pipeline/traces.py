@@ -654,6 +654,7 @@ def _retrieved_documents(spans: pl.DataFrame) -> pl.DataFrame:
 
 
 def _span_tool_calls(spans: pl.DataFrame) -> pl.DataFrame:
+    """One tool call per TOOL span: its name, inputs and outputs (JSON text)."""
     return spans.filter(pl.col("span_type") == "TOOL").select(
         "_row",
         pl.col("_pos").alias("_order"),
