@@ -84,9 +84,8 @@ def phase_ingest(path: Path, out: Path) -> dict:
     from feedback_pipeline.traces import parse_mlflow_traces
 
     t0 = time.perf_counter()
-    raw = pl.Series("raw", path.read_text().splitlines())
-    lines = pl.DataFrame(
-        {"landing_key": path.name, "line_number": pl.int_range(1, len(raw) + 1, eager=True), "raw": raw}
+    lines = pl.read_lines(path, name="raw", row_index_name="line_number", row_index_offset=1).select(
+        pl.lit(path.name).alias("landing_key"), pl.col("line_number").cast(pl.Int64), "raw"
     )
     t1 = time.perf_counter()
     parsed = parse_mlflow_traces(lines)

@@ -544,3 +544,43 @@ def test_openai_content_given_as_parts():
         {"role": "user", "content": "What is this?\nAnd where?"},
         {"role": "assistant", "content": "It is 4 °C in Oslo."},
     ]
+
+
+def test_odd_values_never_fail_the_batch():
+    base = json.loads(fixture_lines()[0])
+
+    def variant(i: int, change) -> str:
+        document = json.loads(json.dumps(base))
+        document["info"]["trace_id"] = f"tr-odd{i}"
+        change(document)
+        return json.dumps(document)
+
+    def attribute(span: int, key: str, value: str):
+        return lambda d: d["data"]["spans"][span]["attributes"].__setitem__(key, value)
+
+    changes = [
+        attribute(2, "mlflow.spanType", "RETRIEVER"),  # not JSON-encoded
+        attribute(2, "mlflow.spanOutputs", "[{not json"),
+        attribute(2, "mlflow.spanOutputs", '[{"page_content": {"nested": 1}}]'),
+        attribute(0, "mlflow.spanOutputs", '"unterminated'),
+        attribute(0, "mlflow.spanInputs", '{"messages": oops'),
+        lambda d: d["info"].update(execution_duration_ms=None, execution_duration="1e400s"),
+        lambda d: d["info"].update(request_time=99999999999999999999),
+        lambda d: d["data"]["spans"].append(None),
+        lambda d: d["info"].update(tags=[1, 2]),
+        lambda d: d["info"].update(assessments=[1, "x", {"assessment_id": 5, "feedback": 3}]),
+        lambda d: d["data"]["spans"][0].update(attributes=[1]),
+    ]
+    parsed = parse_mlflow_traces(batch([variant(i, c) for i, c in enumerate(changes)]), ingested_at=NOW)
+    rejected = dict(zip(parsed.rejections["line_number"], parsed.rejections["reason"], strict=True))
+    assert sorted(rejected) == [7, 11]
+    assert "is not a valid time" in rejected[7]
+    assert "data.spans[0].attributes must be a JSON object, got an array" in rejected[11]
+    assert parsed.traces.height == 9
+    rows = {r["trace_id"]: r for r in parsed.traces.iter_rows(named=True)}
+    assert rows["tr-odd0"]["retrieved_documents"][0]["id"] == "doc_319"
+    assert rows["tr-odd1"]["retrieved_documents"] == []
+    assert rows["tr-odd5"]["execution_duration_ms"] is None
+    assert rows["tr-odd8"]["tags"] == "{}"
+    for row in rows.values():
+        assert isinstance(json.loads(row["spans"]), list)
