@@ -195,9 +195,10 @@ def _read(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr
     return scan.collect()
 
 
-def collect_submissions(lake: Lake, landing: LandingZone, keys: list[str]) -> dict[str, Any]:
-    """Record the submissions of these landing files in `submissions` (a submission_id seen before is
-    a duplicate and changes nothing) and each file's counts in `submission_files`."""
+def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[str, Any]:
+    """Record the submissions of the landing files in scope in `submissions` (a submission_id seen
+    before is a duplicate and changes nothing) and each file's counts in `submission_files`."""
+    keys = scope.landing_keys(landing)
     lines = read_lines(landing, keys)
     parsed = parse_lines(lines)
     first_sightings = parsed.sort("landing_key", "line_number").unique("submission_id", keep="first", maintain_order=True)
@@ -761,6 +762,24 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     return result, _delete_ids(lake, ASSESSMENTS, "assessment_id", gone)
 
 
+def accounting(lake: Lake) -> dict[str, int]:
+    """How the recorded submissions are accounted for: each must be in exactly one of
+    `assessment_history` (accepted) and `rejections`."""
+    ids = _read(lake, SUBMISSIONS, SUBMISSION_SCHEMA).select("submission_id")
+    accepted = _read(lake, HISTORY, HISTORY_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("accepted"))
+    rejected = _read(lake, REJECTIONS, REJECTION_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("rejected"))
+    joined = ids.join(accepted, on="submission_id", how="left").join(rejected, on="submission_id", how="left")
+    in_history, in_rejections = pl.col("accepted").fill_null(False), pl.col("rejected").fill_null(False)
+    counts = joined.select(
+        pl.len().alias("submissions"),
+        in_history.sum().alias("accepted"),
+        in_rejections.sum().alias("rejected"),
+        (in_history & in_rejections).sum().alias("in_both"),
+        (~in_history & ~in_rejections).sum().alias("in_neither"),
+    )
+    return {key: int(value) for key, value in counts.row(0, named=True).items()}
+
+
 # --- what is pending ----------------------------------------------------------------------------
 
 
@@ -916,6 +935,6 @@ def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> l
     watermark = collected_watermark(lake)
     reports = []
     for batch in batches(landing.list(AREA, after=watermark), watermark, max_files):
-        collected = collect_submissions(lake, landing, batch.scope.landing_keys(landing))
+        collected = collect_submissions(lake, landing, batch.scope)
         reports.append({"collected": collected, **derive_assessments(lake, batch.scope)})
     return reports

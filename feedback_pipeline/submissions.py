@@ -450,7 +450,7 @@ def mlflow_export_lines(path: Path) -> list[str]:
     `submission_id = assessment_id`, so importing the same export twice is a no-op.
     """
     connection = duckdb_connection()
-    lines = connection.execute(_MLFLOW_SQL, [str(path)]).pl()["line"].to_list()
+    lines = connection.sql(_MLFLOW_SQL, params=[str(path)]).pl()["line"].to_list()
     connection.close()
     return lines
 
@@ -519,11 +519,18 @@ def jsonl_lines(path: Path) -> list[str]:
 
 
 def import_file_lines(path: Path) -> tuple[str, list[str]]:
-    """(format, submission lines) for a historic-labels file: MLflow trace export, CSV or submissions JSONL."""
+    """(format, submission lines) for a historic-labels file: `.csv`; `.json` (an MLflow trace export:
+    one trace or a list); `.jsonl` of MLflow traces (lines with an `info` object) or of submissions."""
     if path.suffix.lower() == ".csv":
         return "csv", csv_lines(path)
+    if path.suffix.lower() == ".json":
+        return "mlflow", mlflow_export_lines(path)
     with path.open(encoding="utf-8") as handle:
-        head = handle.read(4096).lstrip()
-    if head.startswith("[") or '"info"' in head.split("\n", 1)[0][:4096]:
+        first = handle.readline()
+    try:
+        is_trace = isinstance(head := json.loads(first), dict) and "info" in head
+    except json.JSONDecodeError:
+        is_trace = False
+    if is_trace:
         return "mlflow", mlflow_export_lines(path)
     return "jsonl", jsonl_lines(path)

@@ -12,3 +12,7 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
+
+from feedback_pipeline.cli.assessments import assessments_group  # noqa: E402
+
+main.add_command(assessments_group)
