@@ -57,7 +57,7 @@ def submissions(context: dg.AssetExecutionContext, lake: LakeResource, landing: 
     description="Current assessments (valid = not overridden or superseded), their history and the rejections.",
 )
 def assessments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    report = core.derive_assessments(lake.lake(), run_scope(context))
+    report = core.derive_assessments(lake.lake(), run_scope(context), run_id=context.run_id)
     context.log.info(
         f"{report['scope']}: received {report['received']} = accepted {report['accepted']} + rejected "
         f"{report['rejected']} + duplicates {report['duplicates']}: {'ok' if report['accounted'] else 'MISMATCH'}"

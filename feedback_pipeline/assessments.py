@@ -33,8 +33,8 @@ from feedback_pipeline.submissions import (
     SUBMISSION_SCHEMA,
     duckdb_connection,
     parse_lines,
-    read_lines,
 )
+from feedback_pipeline.landing import processed_high_water, record_processed
 
 if TYPE_CHECKING:
     from feedback_pipeline.home import FeedbackHome
@@ -199,8 +199,7 @@ def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[
     """Record the submissions of the landing files in scope in `submissions` (a submission_id seen
     before is a duplicate and changes nothing) and each file's counts in `submission_files`."""
     keys = scope.landing_keys(landing)
-    lines = read_lines(landing, keys)
-    parsed = parse_lines(lines)
+    parsed = parse_lines(landing.read_lines(keys))
     first_sightings = parsed.sort("landing_key", "line_number").unique("submission_id", keep="first", maintain_order=True)
     written = lake.merge(SUBMISSIONS, first_sightings, on=["submission_id"], update=False, partition_by=["submission_date"])
     ids = parsed.select("submission_id")
@@ -696,7 +695,7 @@ def _delete_ids(lake: Lake, table: str, column: str, values: list[str]) -> int:
     return sum(lake.delete(table, predicate).rows_deleted for predicate in _in_list(column, values))
 
 
-def derive_assessments(lake: Lake, scope: Scope) -> dict[str, Any]:
+def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, Any]:
     """Validate the submissions in scope, record history and rejections, refold the assessments they touch.
 
     Idempotent: run it again (after a crash, or a label-schema change) and it converges on the same
@@ -722,6 +721,14 @@ def derive_assessments(lake: Lake, scope: Scope) -> dict[str, Any]:
     state_result, removed = refold(lake, affected)
     files = _read(lake, FILES, FILE_SCHEMA, scope.filter())
     received, duplicates = int(files["received"].sum()), int(files["duplicates"].sum())
+    outcomes = checked.group_by("landing_key").agg(
+        (pl.col("reasons").list.len() == 0).sum().cast(pl.Int64).alias("accepted"),
+        (pl.col("reasons").list.len() > 0).sum().cast(pl.Int64).alias("rejected"),
+    )
+    per_file = files.join(outcomes, on="landing_key", how="left").select(
+        "landing_key", "received", pl.col("accepted").fill_null(0), pl.col("rejected").fill_null(0), "duplicates"
+    )
+    record_processed(lake, AREA, per_file, run_id)
     return {
         "scope": scope.describe(),
         "received": received,
@@ -783,11 +790,10 @@ def accounting(lake: Lake) -> dict[str, int]:
 # --- what is pending ----------------------------------------------------------------------------
 
 
-def collected_watermark(lake: Lake) -> str | None:
-    """The newest landing key already collected: files after it are pending."""
-    if not lake.exists(FILES):
-        return None
-    return lake.scan(FILES).select(pl.col("landing_key").max()).collect().item()
+def processed_watermark(lake: Lake) -> str | None:
+    """The newest submissions landing key whose run completed (recorded last, in `processed_files`):
+    files after it are pending."""
+    return processed_high_water(lake, AREA)
 
 
 def underived_dates(lake: Lake) -> list[date]:
@@ -805,8 +811,8 @@ def underived_dates(lake: Lake) -> list[date]:
 def pending_submissions(lake: Lake, landing: LandingZone, after_key: str | None = None) -> pl.DataFrame:
     """Submissions in landing files not collected yet (after `after_key`, default: the collected
     watermark), parsed but not validated: what a reader folds in for read-your-writes."""
-    after = after_key if after_key is not None else collected_watermark(lake)
-    return parse_lines(read_lines(landing, landing.list(AREA, after=after)))
+    after = after_key if after_key is not None else processed_watermark(lake)
+    return parse_lines(landing.read_lines(landing.list(AREA, after=after)))
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -932,7 +938,7 @@ def batches(keys: list[str], after_key: str | None, max_files: int) -> list[Batc
 
 def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> list[dict[str, Any]]:
     """Collect and derive every pending landing file, batch by batch, without Dagster (tests, benchmarks)."""
-    watermark = collected_watermark(lake)
+    watermark = processed_watermark(lake)
     reports = []
     for batch in batches(landing.list(AREA, after=watermark), watermark, max_files):
         collected = collect_submissions(lake, landing, batch.scope)

@@ -309,28 +309,6 @@ def delete_assessment(*, trace_id: str, assessment_id: str, home: FeedbackHome |
 
 # --- reading landing files -------------------------------------------------------------------
 
-
-def read_lines(landing: LandingZone, keys: list[str]) -> pl.DataFrame:
-    """Every non-blank line of the given landing files: landing_key, line_number (1-based), line."""
-    schema = {"landing_key": pl.String, "line_number": pl.Int64, "line": pl.String}
-    if not keys:
-        return pl.DataFrame(schema=schema)
-    contents = landing.fs.cat([landing.path(key) for key in keys])
-    by_path = {path.lstrip("/"): data for path, data in contents.items()}
-    texts = [by_path[landing.path(key).lstrip("/")].decode("utf-8", errors="replace") for key in keys]
-    return (
-        pl.DataFrame({"landing_key": keys, "line": texts})
-        .with_columns(pl.col("line").str.split("\n"))
-        .explode("line")
-        .with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("landing_key").alias("line_number"),
-            pl.col("line").str.strip_suffix("\r"),
-        )
-        .filter(pl.col("line").str.strip_chars() != "")
-        .select(schema.keys())
-    )
-
-
 _PARSE_SQL = """
 select landing_key, line_number,
   json_type(line) as line_type,
@@ -360,11 +338,13 @@ from lines where json_valid(line) and strlen(line) <= {max_bytes}
 
 
 def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
-    """Landing lines -> typed submissions (SUBMISSION_SCHEMA), one row per line, problems in `parse_error`.
+    """Landing lines (`LandingZone.read_lines`: landing_key, line_number, raw) -> typed submissions
+    (SUBMISSION_SCHEMA), one row per non-blank line, problems in `parse_error`.
 
     A line that is not a JSON object, or has no submission_id, still becomes a row (with the id
     `line:<landing_key>#<line_number>`) so it can be rejected with its reason: nothing is lost.
     """
+    lines = lines.rename({"raw": "line"}).filter(pl.col("line").str.strip_chars() != "")
     if lines.height == 0:
         return pl.DataFrame(schema=SUBMISSION_SCHEMA)
     connection = duckdb_connection()

@@ -1,6 +1,6 @@
 """The submissions sensor: new files in the `submissions` landing area -> runs of `assessments_job`.
 
-The cursor is the last landing key requested (it starts at the lake's collected watermark); each
+The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
 tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files of one day,
 each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
 """
@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline.assessments import Batch, batches, collected_watermark, underived_dates
+from feedback_pipeline.assessments import Batch, batches, processed_watermark, underived_dates
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.submissions import AREA
@@ -38,7 +38,7 @@ def run_request(batch: Batch) -> dg.RunRequest:
 def submissions_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
 ) -> dg.SensorResult | dg.SkipReason:
-    cursor = context.cursor or collected_watermark(lake.lake())
+    cursor = context.cursor or processed_watermark(lake.lake())
     keys = landing.landing().list(AREA, after=cursor, limit=FILES_PER_TICK)
     if not keys:
         return dg.SkipReason(f"no submission files after {cursor or 'the start'}")
@@ -50,7 +50,7 @@ def submissions_sensor(
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Runs that process everything pending: landing files not collected yet, and whole days whose
     collected submissions were never derived (a run died between its two steps)."""
-    watermark = collected_watermark(lake)
+    watermark = processed_watermark(lake)
     requests = [run_request(batch) for batch in batches(landing.list(AREA, after=watermark), watermark, FILES_PER_RUN)]
     covered = {request.partition_key for request in requests}
     for day in underived_dates(lake):

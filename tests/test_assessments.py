@@ -272,19 +272,16 @@ def test_a_run_killed_between_its_writes_loses_nothing_and_duplicates_nothing(wo
                for i in range(20)]
     records.append(submission(trace_id="tr-ghost", name="summary_quality", value="Yes"))
     land_submissions(world.landing, records)
-    watermark = core.collected_watermark(world.lake)
+    watermark = core.processed_watermark(world.lake)
     [batch] = core.batches(world.landing.list("submissions", after=watermark), watermark, 100)
     core.collect_submissions(world.lake, world.landing, batch.scope)  # the run dies here, before deriving
     assert not world.lake.exists(core.ASSESSMENTS)
     assert core.underived_dates(world.lake), "the half-done day is visible as pending"
 
-    reports = process(world)  # nothing left to collect: the day is re-derived from `submissions`
-    assert reports == []
-    for day in core.underived_dates(world.lake):
-        scope = core.Scope.dates(day, day + timedelta(days=1))
-        core.collect_submissions(world.lake, world.landing, scope)
-        report = core.derive_assessments(world.lake, scope)
-        assert report["accounted"]
+    [report] = process(world)  # the file was never recorded as processed: the whole batch runs again
+    assert report["collected"]["new"] == 0
+    assert (report["received"], report["accepted"], report["rejected"], report["duplicates"]) == (21, 20, 1, 0)
+    assert core.underived_dates(world.lake) == []
     again = core.derive_assessments(world.lake, batch.scope)
     assert again["history_rows_written"] == 0 and again["assessments_written"] == 0
     assert current(world).height == 20
@@ -295,7 +292,7 @@ def test_a_run_killed_between_its_writes_loses_nothing_and_duplicates_nothing(wo
 
 def test_rerunning_a_fully_processed_batch_changes_nothing(world):
     land_submissions(world.landing, [submission(trace_id=world.trace_ids[0], name="relevance", value=0.3)])
-    watermark = core.collected_watermark(world.lake)
+    watermark = core.processed_watermark(world.lake)
     [batch] = core.batches(world.landing.list("submissions", after=watermark), watermark, 10)
     process(world)
     versions = {t: world.lake.version(t) for t in (core.SUBMISSIONS, core.HISTORY, core.ASSESSMENTS, core.FILES)}
@@ -326,16 +323,22 @@ def test_a_schema_change_and_a_rederive_moves_rows_between_assessments_and_rejec
 
 def test_search_filters(world):
     t = world.trace_ids
-    log_feedback(trace_id=t[0], name="summary_quality", value="Yes", source=ALICE, session="review-1")
-    log_feedback(trace_id=t[1], name="summary_quality", value="No", source=BOB, session="review-1")
-    log_expectation(trace_id=t[2], name="expected_summary", value="Truth.", source=ALICE, session="review-1")
-    judge = log_feedback(trace_id=t[3], name="relevance", value=0.4, source=AssessmentSource("LLM_JUDGE", "judge"))
+    judge = AssessmentSource("LLM_JUDGE", "judge")
+    land_submissions(world.landing, [
+        submission(trace_id=t[0], name="summary_quality", value="Yes", source=ALICE, session="review-1",
+                   created_at="2026-11-22T06:00:00Z"),
+        submission(trace_id=t[1], name="summary_quality", value="No", source=BOB, session="review-1",
+                   created_at="2026-11-22T06:00:01Z"),
+        submission(trace_id=t[2], name="expected_summary", kind="expectation", value="Truth.", source=ALICE,
+                   session="review-1", created_at="2026-11-22T06:00:02Z"),
+        judged := submission(trace_id=t[3], name="relevance", value=0.4, source=judge, created_at="2026-11-22T06:00:03Z"),
+    ])
     process(world)
     assert current(world, session="review-1").height == 3
     assert current(world, name="summary_quality").height == 2
     assert current(world, assessor="alice@example.com").height == 2
     assert current(world, kind="expectation")["assessment_name"].to_list() == ["expected_summary"]
-    assert current(world, trace_ids=[t[3]])["assessment_id"].to_list() == [judge.assessment_id]
+    assert current(world, trace_ids=[t[3]])["assessment_id"].to_list() == [judged["assessment_id"]]
     newest = current(world)["timestamp"].max()
     assert current(world, since=newest).height == 1
     assert current(world, until=newest).height == 3

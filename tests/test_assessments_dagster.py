@@ -169,7 +169,7 @@ def test_single_run_backfill_over_a_date_range_rederives_from_submissions(world,
     assert world.lake.read(core.REJECTIONS).height == 0
 
 
-def test_pending_run_requests_cover_files_and_days_left_half_done(world, instance):
+def test_pending_run_requests_resume_a_run_that_died_half_way(world, instance):
     world.landing.write_lines(AREA, [json.dumps(answer(world, 0))])
     time.sleep(0.001)
     world.landing.write_lines(AREA, [json.dumps(answer(world, 1))])
@@ -177,7 +177,7 @@ def test_pending_run_requests_cover_files_and_days_left_half_done(world, instanc
     dg.materialize([submissions], partition_key=request.partition_key, tags=dict(request.tags),
                    resources=resources(world), instance=instance)  # the run dies after its first step
     [resume] = sensor_module.pending_run_requests(world.lake, world.landing, instance)
-    assert resume.partition_key == request.partition_key and TAG_LAST not in resume.tags
+    assert resume.run_key == request.run_key and resume.tags == request.tags, "the unfinished batch is pending again"
     assert run(world, instance, resume).success
     assert core.search_assessments(lake=world.lake).height == 2
     assert sensor_module.pending_run_requests(world.lake, world.landing, instance) == []
