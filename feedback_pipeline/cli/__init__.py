@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from feedback_pipeline.cli import demo, labeling, pipeline, traces
+from feedback_pipeline.cli import assessments, demo, labeling, pipeline, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +16,7 @@ def main() -> None:
 main.add_command(traces.traces)
 main.add_command(labeling.apply)
 main.add_command(labeling.sessions_group)
+main.add_command(assessments.assessments_group)
 main.add_command(pipeline.run)
 main.add_command(pipeline.status)
 main.add_command(demo.demo)

@@ -11,7 +11,7 @@ import click
 
 from feedback_pipeline.home import FeedbackHome
 
-STAGES = ("sensors.traces", "sensors.labeling")
+STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments")
 MAX_ROUNDS = 10_000
 
 
@@ -117,6 +117,6 @@ def status() -> None:
     from feedback_pipeline.landing import processed_high_water
 
     lake, landing = home.lake(), home.landing()
-    for area in ("traces",):
+    for area in ("traces", "submissions"):
         waiting = sum(1 for _ in landing.iter_keys(area, after=processed_high_water(lake, area)))
         click.echo(f"landing/{area}: {waiting} file(s) waiting")
