@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from feedback_pipeline.cli import assessments, demo, labeling, pipeline, traces
@@ -11,6 +13,7 @@ from feedback_pipeline.cli import assessments, demo, labeling, pipeline, traces
 @click.version_option(package_name="feedback-pipeline")
 def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
 
 
 main.add_command(traces.traces)
