@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from feedback_pipeline.cli import demo, labeling, pipeline, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,9 +13,9 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
-
-
-from feedback_pipeline.cli.labeling import apply, sessions_group  # noqa: E402
-
-main.add_command(apply)
-main.add_command(sessions_group)
+main.add_command(traces.traces)
+main.add_command(pipeline.run)
+main.add_command(pipeline.status)
+main.add_command(demo.demo)
+main.add_command(labeling.apply)
+main.add_command(labeling.sessions_group)
