@@ -22,12 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = "labeling_sessions"
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch) -> FeedbackHome:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    for name in ("FEEDBACK_LAKE_URI", "FEEDBACK_LANDING_URI", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    return FeedbackHome.from_env()
 
 
 @pytest.fixture()
@@ -181,3 +175,20 @@ def test_the_code_location_loads_with_the_labeling_definitions(instance):
     assert repository.get_sensor_def("labeling_definitions_sensor")
     assert repository.get_schedule_def("session_refresh_schedule")
     assert repository.get_job("session_items_job").partitions_def.name == PARTITIONS
+
+
+def test_feedback_pipeline_run_snapshots_the_example_session_from_real_ingested_traces(home):
+    from feedback_pipeline.cli.pipeline import run_pending
+    from feedback_pipeline.exports import import_traces
+
+    import_traces([str(REPO / "tests/fixtures/traces.jsonl")], home.landing())
+    apply_labeling_file(REPO / "examples/labeling.yaml", home=home)
+    report = run_pending(home, echo=lambda *args, **kwargs: None)
+    assert not report.failures and report.runs == 3  # traces, definitions, one session partition
+    session = fp.get_labeling_session("label_summaries")
+    snapshot = items(home, session.labeling_session_id)
+    assert snapshot.height == 10 and snapshot["source"].unique().to_list() == ["filter"]
+    assert snapshot["tags"].str.json_path_match("$.env").unique().to_list() == ["staging"]
+    assert snapshot["state"].unique().to_list() == ["OK"]
+    assert snapshot["chat_messages"].list.len().min() > 0
+    assert run_pending(home, echo=lambda *args, **kwargs: None).runs == 0
