@@ -19,7 +19,7 @@ def label_schemas(lake: LakeResource, landing: LandingResource) -> dg.Materializ
     result = lake.lake().merge(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
     return dg.MaterializeResult(
         metadata={
-            "versions": table.height,
+            "rows": table.height,
             "current_schemas": schemas.current_schemas(table).height,
             "rows_written": result.rows_written,
             "delta_version": result.version,
@@ -34,7 +34,7 @@ def labeling_sessions(lake: LakeResource, landing: LandingResource) -> dg.Materi
     result = lake.lake().merge(sessions.TABLE, table, on=["labeling_session_id"], change_column="content_hash")
     return dg.MaterializeResult(
         metadata={
-            "sessions": table.height,
+            "rows": table.height,
             "live_sessions": sessions.live_sessions(table).height,
             "rows_written": result.rows_written,
             "delta_version": result.version,
