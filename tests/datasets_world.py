@@ -127,3 +127,22 @@ def item(session_id: str, trace_id: str, session_name: str | None = None) -> dic
 
 def label_schema(name: str, input_type: str, params: dict, version: int = 1, kind: str = "expectation") -> dict:
     return {"name": name, "version": version, "type": kind, "input_type": input_type, "input": json.dumps(params), "deleted": False}
+
+
+def materialize(lake: Lake, name: str, instance, run_config: dict | None = None):
+    """One real Dagster run of the `evaluation_datasets` partition `name` (the partition is added first)."""
+    import dagster as dg
+
+    from assets.datasets import evaluation_datasets
+    from assets.resources import LakeResource
+
+    if not instance.has_dynamic_partition("evaluation_datasets", name):
+        instance.add_dynamic_partitions("evaluation_datasets", [name])
+    return dg.materialize(
+        [evaluation_datasets],
+        partition_key=name,
+        instance=instance,
+        resources={"lake": LakeResource(uri=lake.uri)},
+        run_config=run_config,
+        raise_on_error=False,
+    )

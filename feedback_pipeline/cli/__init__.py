@@ -12,3 +12,6 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
+from feedback_pipeline.cli.datasets import datasets_group  # noqa: E402
+
+main.add_command(datasets_group)
