@@ -1,7 +1,8 @@
 """Evaluation datasets: records in MLflow's shape, built from human ground truth, one Delta version each.
 
 A dataset `X` draws on every live labeling session whose `dataset` is `X`: the traces of their
-items become records, with the valid HUMAN expectations on those traces as `expectations`.
+items that have at least one valid HUMAN expectation become records, with those expectations
+(from any session or the SDK) as `expectations`; items nobody has labelled yet are left out.
 
 Records follow MLflow's `EvaluationDataset` (reference §6): keyed by
 `sha256(json.dumps(inputs, sort_keys=True))`; traces sharing inputs merge into one record
@@ -330,8 +331,8 @@ def build_dataset(
     records = (
         latest_trace.drop("tags")
         .join(_merge_tags(members.select("dataset_record_id", "_order", "tags")), on="dataset_record_id")
-        .join(expectations, on="dataset_record_id", how="left")
-        .join(ids_json, on="dataset_record_id", how="left")
+        .join(expectations, on="dataset_record_id")
+        .join(ids_json, on="dataset_record_id")
         .select(
             "dataset_record_id",
             "inputs",

@@ -50,7 +50,7 @@ def show_command(name: str, version: int | None, limit: int) -> None:
     frame = dataset.to_polars()
     click.echo(f"dataset {name} version {dataset.version}: {frame.height} records")
     if frame.height and frame.get_column("expectation_assessment_ids").ne("{}").any():
-        ids = frame.select(pl.col("expectation_assessment_ids").str.json_decode().alias("e")).unnest("e")
+        ids = frame.get_column("expectation_assessment_ids").str.json_decode().struct.unnest()
         counts = ids.select(pl.all().is_not_null().sum()).row(0, named=True)
         click.echo("coverage: " + ", ".join(f"{k} {v}/{frame.height}" for k, v in sorted(counts.items())))
     click.echo("versions: " + ", ".join(str(v["version"]) for v in datasets.dataset_versions(name)))
