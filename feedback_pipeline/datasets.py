@@ -593,7 +593,7 @@ def list_evaluation_datasets(home: Any = None) -> list[str]:
 
     lake = _lake(home)
     root = f"{lake.uri}/{TABLE_PREFIX}"
-    fs, path = url_to_fs(root)
+    fs, path = url_to_fs(root, **lake.storage_options)
     if not fs.exists(path):
         return []
     names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False)]
