@@ -33,7 +33,7 @@ test: install-test chromium check-defs
 
 ## up: the Dagster UI and daemon, with DAGSTER_HOME under FEEDBACK_HOME so state survives restarts
 up: install
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml
 
 chromium:
@@ -43,7 +43,7 @@ chromium:
 	else echo "note: /usr/bin/chromium is missing (apt-get install chromium); browser tests will be skipped"; fi
 
 check-defs: install
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 clean:

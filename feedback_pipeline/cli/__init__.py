@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from feedback_pipeline.cli import datasets, demo, pipeline, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,6 +13,8 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
-from feedback_pipeline.cli.datasets import datasets_group  # noqa: E402
-
-main.add_command(datasets_group)
+main.add_command(traces.traces)
+main.add_command(pipeline.run)
+main.add_command(pipeline.status)
+main.add_command(demo.demo)
+main.add_command(datasets.datasets_group)
