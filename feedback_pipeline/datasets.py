@@ -589,15 +589,8 @@ def load_evaluation_dataset(name: str, version: int | None = None, home: Any = N
 
 def list_evaluation_datasets(home: Any = None) -> list[str]:
     """Names of the datasets written so far, sorted."""
-    from fsspec.core import url_to_fs
-
-    lake = _lake(home)
-    root = f"{lake.uri}/{TABLE_PREFIX}"
-    fs, path = url_to_fs(root, **lake.storage_options)
-    if not fs.exists(path):
-        return []
-    names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False)]
-    return sorted(n for n in names if _NAME.match(n) and lake.exists(table_name(n)))
+    prefix = f"{TABLE_PREFIX}/"
+    return [t[len(prefix) :] for t in _lake(home).tables() if t.startswith(prefix)]
 
 
 def dataset_versions(name: str, home: Any = None) -> list[dict[str, Any]]:

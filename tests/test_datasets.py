@@ -12,18 +12,9 @@ import pytest
 
 import feedback_pipeline
 from feedback_pipeline import datasets
-from feedback_pipeline.home import FeedbackHome
 from tests.datasets_world import expectation, item, label_schema, materialize, session, trace, write_world
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> FeedbackHome:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FEEDBACK_LAKE_URI", raising=False)
-    monkeypatch.delenv("FEEDBACK_DATASETS_CONFIG", raising=False)
-    return FeedbackHome.from_env()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> FeedbackHome:
+def dataset_home(tmp_path_factory) -> FeedbackHome:
     """A home with dataset `summaries` at versions 0 (one record) and 1 (two records)."""
     root = tmp_path_factory.mktemp("home")
     previous = os.environ.get("FEEDBACK_HOME")
@@ -44,32 +44,32 @@ def home(tmp_path_factory) -> FeedbackHome:
         os.environ["FEEDBACK_HOME"] = previous
 
 
-def cli(home: FeedbackHome, *args: str) -> subprocess.CompletedProcess:
+def run_cli(home: FeedbackHome, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "FEEDBACK_HOME": home.root, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "feedback_pipeline", "datasets", *args], cwd=REPO, env=env, capture_output=True, text=True
     )
 
 
-def test_list_and_show(home):
-    listed = cli(home, "list")
+def test_list_and_show(dataset_home):
+    listed = run_cli(dataset_home, "list")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[1].split() == ["summaries", "1", "2"]
-    shown = cli(home, "show", "summaries", "--version", "0")
+    shown = run_cli(dataset_home, "show", "summaries", "--version", "0")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == "dataset summaries version 0: 1 records"
     assert lines[1] == "coverage: expected_summary 1/1"
     assert lines[2] == "versions: 1, 0"
     assert json.loads(lines[3]) == {"inputs": {"question": "refund?"}, "outputs": "No refunds.", "expectations": {"expected_summary": "No refunds."}}
-    missing = cli(home, "show", "nope")
+    missing = run_cli(dataset_home, "show", "nope")
     assert missing.returncode != 0 and "'nope' does not exist" in missing.stderr
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
-def test_export_formats_hold_the_pinned_version(home, tmp_path, fmt):
+def test_export_formats_hold_the_pinned_version(dataset_home, tmp_path, fmt):
     out = tmp_path / f"summaries.{fmt}"
-    done = cli(home, "export", "summaries", "--version", "0", "--format", fmt, "-o", str(out))
+    done = run_cli(dataset_home, "export", "summaries", "--version", "0", "--format", fmt, "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "wrote 1 records of summaries version 0" in done.stdout
     if fmt == "jsonl":
@@ -84,11 +84,11 @@ def test_export_formats_hold_the_pinned_version(home, tmp_path, fmt):
         assert json.loads(frame.get_column("expectations")[0]) == {"expected_summary": "No refunds."}
 
 
-def test_readers_from_the_readme(home):
+def test_readers_from_the_readme(dataset_home):
     import deltalake
     import duckdb
 
-    path = f"{home.lake_uri}/evaluation_datasets/summaries"
+    path = f"{dataset_home.lake_uri}/evaluation_datasets/summaries"
     assert pl.read_delta(path, version=0).height == 1
     assert pl.read_delta(path).height == 2
     records = deltalake.DeltaTable(path, version=0).to_pyarrow_dataset()
@@ -98,7 +98,7 @@ def test_readers_from_the_readme(home):
     assert rows == [("tr-1", "No refunds.")]
 
 
-def test_pytest_helper_parametrizes_over_a_pinned_version(home, tmp_path):
+def test_pytest_helper_parametrizes_over_a_pinned_version(dataset_home, tmp_path):
     (tmp_path / "test_regression.py").write_text(
         textwrap.dedent(
             """
@@ -115,7 +115,7 @@ def test_pytest_helper_parametrizes_over_a_pinned_version(home, tmp_path):
             """
         )
     )
-    env = {**os.environ, "FEEDBACK_HOME": home.root, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "FEEDBACK_HOME": dataset_home.root, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", str(tmp_path / "test_regression.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True,

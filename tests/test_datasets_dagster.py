@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
-import pytest
 
 from assets.resources import LakeResource
-from feedback_pipeline.home import FeedbackHome
 from sensors.datasets import evaluation_datasets_sensor, pending_run_requests
 from tests.datasets_world import expectation, materialize, session, trace, write_world
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> FeedbackHome:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FEEDBACK_DATASETS_CONFIG", raising=False)
-    return FeedbackHome.from_env()
 
 
 def test_code_location_has_the_asset_blocking_gate_job_and_sensor():
@@ -83,3 +74,14 @@ def test_run_config_overrides_the_disagreement_rule(home):
     from feedback_pipeline import load_evaluation_dataset
 
     assert load_evaluation_dataset("summaries").records()[0]["expectations"] == {"topic": "billing"}
+
+
+def test_feedback_pipeline_run_builds_pending_datasets_once(home, cli):
+    lake = home.lake()
+    write_world(lake, [trace("tr-1", "q1", "a")], [expectation("a-1", "tr-1", "topic", "billing")])
+    first = cli("run")
+    assert "evaluation_datasets_job summaries:" in first.stdout.decode()
+    assert "record_count=1" in first.stdout.decode()
+    assert cli("run").stdout.decode().strip() == "nothing pending"
+    listed = cli("datasets", "list").stdout.decode().splitlines()
+    assert listed[1].split() == ["summaries", "0", "1"]

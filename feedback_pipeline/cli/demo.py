@@ -34,6 +34,14 @@ def demo() -> None:
 
     click.echo("\n3. results")
     print_tables(home, echo=lambda line: click.echo(f"   {line}"))
+    from feedback_pipeline.datasets import list_evaluation_datasets, load_evaluation_dataset
+
+    for name in list_evaluation_datasets(home):
+        dataset = load_evaluation_dataset(name, home=home)
+        click.echo(
+            f"\n   dataset {name} version {dataset.version}: {len(dataset)} records. Load it pinned:\n"
+            f"   python -c \"import feedback_pipeline as fp; print(fp.load_evaluation_dataset('{name}', version={dataset.version}).records()[:1])\""
+        )
     click.echo(
         f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
