@@ -146,3 +146,19 @@ def materialize(lake: Lake, name: str, instance, run_config: dict | None = None)
         run_config=run_config,
         raise_on_error=False,
     )
+
+
+def disagreeing_world(lake: Lake) -> None:
+    """One trace, three reviewers: topic billing, billing, shipping; summary short, long (latest), short."""
+    write_world(
+        lake,
+        [trace("tr-1", "q1", "a")],
+        [
+            expectation("a-1", "tr-1", "topic", "billing", 0),
+            expectation("a-2", "tr-1", "topic", "billing", 1),
+            expectation("a-3", "tr-1", "topic", "shipping", 2),
+            expectation("a-4", "tr-1", "expected_summary", "short", 0),
+            expectation("a-5", "tr-1", "expected_summary", "long", 1),
+            expectation("a-6", "tr-1", "expected_summary", "short", -1),
+        ],
+    )

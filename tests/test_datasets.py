@@ -12,7 +12,7 @@ import pytest
 
 import feedback_pipeline
 from feedback_pipeline import datasets
-from tests.datasets_world import expectation, item, label_schema, materialize, session, trace, write_world
+from tests.datasets_world import disagreeing_world, expectation, item, label_schema, materialize, session, trace, write_world
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -109,21 +109,6 @@ def test_a_dataset_draws_on_every_live_session_that_names_it(home):
     assert sorted(result.records.get_column("trace_id").to_list()) == ["tr-1", "tr-2"]
     assert result.sessions == ["session-s1", "session-s2"]
     assert datasets.named_datasets(lake.read("labeling_sessions")) == ["other-dataset", "summaries"]
-
-
-def disagreeing_world(lake):
-    write_world(
-        lake,
-        [trace("tr-1", "q1", "a")],
-        [
-            expectation("a-1", "tr-1", "topic", "billing", 0),
-            expectation("a-2", "tr-1", "topic", "billing", 1),
-            expectation("a-3", "tr-1", "topic", "shipping", 2),
-            expectation("a-4", "tr-1", "expected_summary", "short", 0),
-            expectation("a-5", "tr-1", "expected_summary", "long", 1),
-            expectation("a-6", "tr-1", "expected_summary", "short", 2 - 3),
-        ],
-    )
 
 
 def test_latest_wins_by_default_and_disagreements_are_counted(home):

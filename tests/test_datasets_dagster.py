@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.resources import LakeResource
 from sensors.datasets import evaluation_datasets_sensor, pending_run_requests
-from tests.datasets_world import expectation, materialize, session, trace, write_world
+from tests.datasets_world import disagreeing_world, expectation, materialize, session, trace, write_world
 
 
 def test_code_location_has_the_asset_blocking_gate_job_and_sensor():
@@ -56,24 +56,16 @@ def test_sensor_adds_partitions_and_requests_builds_only_when_inputs_change(home
 
 def test_run_config_overrides_the_disagreement_rule(home):
     lake = home.lake()
-    write_world(
-        lake,
-        [trace("tr-1", "q1", "a")],
-        [
-            expectation("a-1", "tr-1", "topic", "billing", 0),
-            expectation("a-2", "tr-1", "topic", "billing", 1),
-            expectation("a-3", "tr-1", "topic", "shipping", 2),
-        ],
-    )
+    disagreeing_world(lake)
     with dg.instance_for_test() as instance:
         result = materialize(
             lake, "summaries", instance, run_config={"ops": {"evaluation_datasets": {"config": {"disagreement": "majority"}}}}
         )
         metadata = result.get_asset_materialization_events()[0].materialization.metadata
-        assert metadata["disagreements"].value == {"topic": 1}
+        assert metadata["disagreements"].value == {"expected_summary": 1, "topic": 1}
     from feedback_pipeline import load_evaluation_dataset
 
-    assert load_evaluation_dataset("summaries").records()[0]["expectations"] == {"topic": "billing"}
+    assert load_evaluation_dataset("summaries").records()[0]["expectations"] == {"expected_summary": "long", "topic": "billing"}
 
 
 def test_feedback_pipeline_run_builds_pending_datasets_once(home, cli):
