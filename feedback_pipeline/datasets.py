@@ -159,7 +159,7 @@ def _canonical_inputs(requests: pl.Series) -> pl.DataFrame:
 
 def _json_key(column: str) -> pl.Expr:
     """A string column as a JSON string literal (quotes and escapes included)."""
-    return pl.struct(k=pl.col(column)).struct.json_encode().str.slice(5).str.strip_suffix("}")
+    return pl.struct(k=pl.col(column)).struct.json_encode().str.slice(5).str.strip_suffix("}").alias(column)
 
 
 def _json_object(frame: pl.DataFrame, by: str, key: str, value_json: str, alias: str) -> pl.DataFrame:
@@ -256,7 +256,7 @@ def _resolve(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig)
     counted = (
         majority_names.group_by(*group, "value")
         .agg(pl.len().alias("votes"), pl.col("_when").max(), pl.col("assessment_id").alias("ids"))
-        .sort("votes", "_when")
+        .sort("votes", "_when", "value")
         .group_by(group, maintain_order=True)
         .last()
         .select(*group, "value", "ids")
@@ -318,16 +318,17 @@ def build_dataset(
     )
     resolved, disagreements = _resolve(values, schemas, config)
 
-    latest_trace = members.group_by("dataset_record_id").agg(pl.all().sort_by("_order").last())
+    latest_trace = members.unique("dataset_record_id", keep="last", maintain_order=True)
     expectations = _json_object(resolved, "dataset_record_id", "assessment_name", "value", "expectations")
-    id_lists = resolved.with_columns(pl.col("ids").list.sort().cast(pl.List(pl.String)))
-    ids_json = _json_object(
-        id_lists.with_columns(pl.struct(pl.col("ids").alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}").alias("ids_json")),
-        "dataset_record_id",
-        "assessment_name",
-        "ids_json",
-        "expectation_assessment_ids",
+    id_arrays = (
+        resolved.select("dataset_record_id", "assessment_name", "ids")
+        .explode("ids")
+        .sort("dataset_record_id", "assessment_name", "ids")
+        .group_by("dataset_record_id", "assessment_name", maintain_order=True)
+        .agg(_json_key("ids").str.join(",").alias("ids"))
+        .with_columns(pl.concat_str([pl.lit("["), pl.col("ids"), pl.lit("]")]))
     )
+    ids_json = _json_object(id_arrays, "dataset_record_id", "assessment_name", "ids", "expectation_assessment_ids")
     records = (
         latest_trace.drop("tags")
         .join(_merge_tags(members.select("dataset_record_id", "_order", "tags")), on="dataset_record_id")
