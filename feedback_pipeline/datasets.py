@@ -326,7 +326,7 @@ def build_dataset(
         .sort("dataset_record_id", "assessment_name", "ids")
         .group_by("dataset_record_id", "assessment_name", maintain_order=True)
         .agg(_json_key("ids").str.join(",").alias("ids"))
-        .with_columns(pl.concat_str([pl.lit("["), pl.col("ids"), pl.lit("]")]))
+        .with_columns(pl.concat_str([pl.lit("["), pl.col("ids"), pl.lit("]")]).alias("ids"))
     )
     ids_json = _json_object(id_arrays, "dataset_record_id", "assessment_name", "ids", "expectation_assessment_ids")
     records = (
