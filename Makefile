@@ -20,6 +20,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -35,6 +39,10 @@ test: install-test chromium check-defs
 up: install
 	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml
+
+## bench: every stage beside its I/O floor, and the MLflow comparison; into bench/RESULTS.md (BENCH_ARGS="--scale medium")
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \
