@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.mlflow_compare import comparison, mlflow_workflow, ours_workflow  # noqa: E402
+
 SCALES = {
     "small": {"traces": 20_000, "submissions": 50_000, "records": 20_000},
     "medium": {"traces": 100_000, "submissions": 200_000, "records": 100_000},
@@ -204,6 +206,7 @@ PHASES: dict[str, Callable[[Path, int], dict]] = {
     for f in (
         ingest_floor, ingest_ours, submissions_prepare, submissions_ours, submissions_floor,
         datasets_prepare, dataset_build_ours, dataset_build_floor, dataset_load_ours, dataset_load_floor,
+        mlflow_workflow, ours_workflow,
     )
 }
 
@@ -283,6 +286,7 @@ def main() -> None:
     parser.add_argument("--traces", type=int, help="synthetic traces to ingest (0 skips the stage)")
     parser.add_argument("--submissions", type=int, help="submissions to validate (0 skips the stage)")
     parser.add_argument("--records", type=int, help="dataset records to build and load (0 skips the stage)")
+    parser.add_argument("--mlflow-traces", type=int, default=2_000, help="traces in the MLflow comparison (0 skips it)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md", help="where to write the table")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -298,6 +302,7 @@ def main() -> None:
     started = time.perf_counter()
     try:
         rows = stages(work, scale["traces"], scale["submissions"], scale["records"], lambda line: print(line, flush=True))
+        compared = comparison(work / "mlflow", args.mlflow_traces, child) if args.mlflow_traces else []
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(
@@ -309,6 +314,8 @@ def main() -> None:
             "",
             HEADER,
             *rows,
+            "",
+            *compared,
             "",
         ]
     )

@@ -1,7 +1,7 @@
 """Synthetic workloads shaped like the bundled MLflow traces (sizes, spans, documents, chat turns).
 
 Each synthetic trace is a real exported trace with fresh ids, a request time spread over the last
-30 days and a varied question, so it parses exactly like the original.
+30 days and a question of its own ("... have (case i)?"), so it parses exactly like the original.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def synthetic_traces(n: int, *, seed: int = 0) -> Iterator[str]:
         line = line.replace(original, fresh)
         line = _REQUEST_TIME.sub(f'"request_time": "{moment:%Y-%m-%dT%H:%M:%S}.000Z"', line, count=1)
         line = _CLIENT_REQUEST.sub(f'"client_request_id": "req-{seed}-{i}"', line, count=1)
+        line = line.replace("have?", f"have (case {i})?")
         ids = iter(range(100))
         line = _ASSESSMENT_ID.sub(lambda _: f'"a-{seed:04x}{i:024x}{next(ids):04x}"', line)
         yield line
