@@ -254,29 +254,26 @@ def stages(work: Path, traces: int, submissions: int, records: int, progress: Ca
     """Run every stage and its floor; return the table rows."""
     from bench.synthetic import synthetic_traces, write_jsonl
 
-    rows = []
+    rows: list[str] = []
+
+    def measure(stage: str, ours_phase: str, floor_phase: str, n: int) -> None:
+        ours, floor = child(ours_phase, work, n), child(floor_phase, work, n)
+        rows.append(row(stage + (f" [floor {floor['note']}]" if "note" in floor else ""), ours, floor))
+        progress(rows[-1])
+
     if traces:
         size = write_jsonl(work / "traces.jsonl", synthetic_traces(traces))
         progress(f"trace ingest: {traces:,} traces, {size / 1e6:,.0f} MB JSONL")
-        floor, ours = child("ingest_floor", work, traces), child("ingest_ours", work, traces)
-        label = "trace ingest (import + run)" + (f" [floor {floor['note']}]" if "note" in floor else "")
-        rows.append(row(label, ours, floor))
-        progress(rows[-1])
+        measure("trace ingest (import + run)", "ingest_ours", "ingest_floor", traces)
     if submissions:
         progress(f"submissions: landing {submissions:,}")
         child("submissions_prepare", work, submissions)
-        ours, floor = child("submissions_ours", work, submissions), child("submissions_floor", work, submissions)
-        rows.append(row("submissions -> validated assessments", ours, floor))
-        progress(rows[-1])
+        measure("submissions -> validated assessments", "submissions_ours", "submissions_floor", submissions)
     if records:
         progress(f"datasets: {records:,} session traces x {REVIEWERS} reviewers x 3 expectations")
         child("datasets_prepare", work, records)
-        ours, floor = child("dataset_build_ours", work, records), child("dataset_build_floor", work, records)
-        rows.append(row("dataset build (run datasets stage)", ours, floor))
-        progress(rows[-1])
-        ours, floor = child("dataset_load_ours", work, records), child("dataset_load_floor", work, records)
-        rows.append(row("dataset load (to_polars)", ours, floor))
-        progress(rows[-1])
+        measure("dataset build (run datasets stage)", "dataset_build_ours", "dataset_build_floor", records)
+        measure("dataset load (to_polars)", "dataset_load_ours", "dataset_load_floor", records)
     return rows
 
 
