@@ -369,10 +369,10 @@ def create_label_schema(
 
 def get_label_schema(name: str, *, home: FeedbackHome | None = None) -> LabelSchema:
     """The current version of a schema; ValueError when there is none (or it was deleted)."""
-    found = current_by_name(schema_table(home)).get(name)
-    if found is None:
-        raise ValueError(f"label schema {name!r} does not exist (or was deleted): expected one of {sorted(current_by_name(schema_table(home)))}")
-    return found
+    current = current_by_name(schema_table(home))
+    if name not in current:
+        raise ValueError(f"label schema {name!r} does not exist (or was deleted): expected one of {sorted(current)}")
+    return current[name]
 
 
 def list_label_schemas(*, home: FeedbackHome | None = None) -> list[LabelSchema]:
