@@ -60,6 +60,8 @@ def _options(field: str, options: object) -> list[str]:
     if not 1 <= len(options) <= MAX_OPTIONS:
         raise ValueError(f"{field} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
     for option in options:
+        if isinstance(option, bool):
+            raise ValueError(f"{field} option {option!r}: expected a string (in YAML, quote yes/no options: \"Yes\")")
         if not isinstance(option, str) or not option.strip() or len(option) > MAX_OPTION_CHARS:
             raise ValueError(f"{field} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
     duplicates = sorted({o for o in options if list(options).count(o) > 1})
