@@ -415,7 +415,8 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
         pl.coalesce("trace_id", "t_trace_id").alias("trace_id"),
         pl.when(inherits).then(pl.col("t_span_id")).otherwise(pl.coalesce("span_id", "t_span_id")).alias("span_id"),
         pl.when(inherits).then(pl.col("t_session")).otherwise(pl.coalesce("session", "t_session")).alias("session"),
-        pl.coalesce("name", "t_name").alias("name"),
+        pl.when(pl.col("kind") == "skip").then(pl.coalesce("name", "t_name", pl.lit("skip")))
+        .otherwise(pl.coalesce("name", "t_name")).alias("name"),
         pl.col("kind").alias("given_kind"),
         pl.when(inherits & has_target).then(pl.col("t_kind")).otherwise(pl.col("kind").fill_null("feedback")).alias("kind"),
         pl.when(inherits & has_target).then(pl.col("t_source_type")).otherwise(pl.col("source_type")).alias("source_type"),

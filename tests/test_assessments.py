@@ -264,6 +264,7 @@ def test_skips_are_recorded_without_schema_checks(world):
     process(world)
     row = current(world, kind="skip").row(0, named=True)
     assert (row["valid"], row["assessor_id"], row["assessment_value"]) == (True, "bob@example.com", None)
+    assert row["assessment_name"] == "skip" and row["session"] == "review-1"
 
 
 def test_a_run_killed_between_its_writes_loses_nothing_and_duplicates_nothing(world):
