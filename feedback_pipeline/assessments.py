@@ -680,7 +680,7 @@ def with_validity(state: pl.DataFrame) -> pl.DataFrame:
     return ordered.with_columns((newest & ~pl.col("assessment_id").is_in(overridden.implode())).alias("valid"))
 
 
-def _content_hash(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
+def _content_hash(columns: list[str]) -> pl.Expr:
     return pl.concat_str([pl.col(c).cast(pl.String).fill_null("\u2400") for c in columns], separator="\u241f").hash().cast(
         pl.String
     )
@@ -713,7 +713,7 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
     stale_rejections = _read(lake, REJECTIONS, REJECTION_SCHEMA, pl.col("submission_id").is_in(events["submission_id"].implode()))
     unrejected = _delete_ids(lake, REJECTIONS, "submission_id", stale_rejections["submission_id"].to_list())
 
-    events = events.with_columns(_content_hash(events, list(HISTORY_SCHEMA)).alias("content_hash"))
+    events = events.with_columns(_content_hash(list(HISTORY_SCHEMA)).alias("content_hash"))
     history_result = lake.merge(HISTORY, events, on=["submission_id"], change_column="content_hash")
     stale_history = _read(lake, HISTORY, HISTORY_SCHEMA, pl.col("submission_id").is_in(rejections["submission_id"].implode()))
     withdrawn = _delete_ids(lake, HISTORY, "submission_id", stale_history["submission_id"].to_list())
@@ -762,7 +762,7 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
         ]
     )
     state = with_validity(alive)
-    state = state.with_columns(_content_hash(state, list(ASSESSMENT_SCHEMA)).alias("content_hash"))
+    state = state.with_columns(_content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash"))
     result = lake.merge(ASSESSMENTS, state, on=["assessment_id"], change_column="content_hash")
     gone = current.filter(
         pl.col("assessment_id").is_in(assessment_ids.implode()) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())
@@ -868,7 +868,7 @@ def search_assessments(
 
     `include_pending` folds in submissions still waiting in the landing zone (read-your-writes:
     what a reviewer just answered shows at once, with `pending` True). `since`/`until` filter on
-    the time of the latest change (`timestamp` = updated_at).
+    the time of the latest change (`timestamp` = updated_at; naive datetimes are read as UTC).
     """
     if lake is None or (include_pending and landing is None):
         if home is None:
@@ -890,9 +890,9 @@ def search_assessments(
     if kind is not None:
         conditions.append(pl.col("kind") == kind)
     if since is not None:
-        conditions.append(pl.col("timestamp") >= since)
+        conditions.append(pl.col("timestamp") >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     if until is not None:
-        conditions.append(pl.col("timestamp") < until)
+        conditions.append(pl.col("timestamp") < (until if until.tzinfo else until.replace(tzinfo=UTC)))
     if not include_invalid:
         conditions.append(pl.col("valid"))
     if conditions:

@@ -314,7 +314,9 @@ select landing_key, line_number,
   json_type(line) as line_type,
   json_extract_string(line, '$.submission_id') as submission_id,
   lower(json_extract_string(line, '$.action')) as action,
-  json_extract_string(line, '$.assessment_id') as assessment_id,
+  coalesce(json_extract_string(line, '$.assessment_id'),
+           case when coalesce(lower(json_extract_string(line, '$.action')), 'create') = 'create'
+                then 'a-' || md5(json_extract_string(line, '$.submission_id')) end) as assessment_id,
   json_extract_string(line, '$.trace_id') as trace_id,
   json_extract_string(line, '$.client_request_id') as client_request_id,
   json_extract_string(line, '$.span_id') as span_id,
@@ -343,6 +345,7 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
     A line that is not a JSON object, or has no submission_id, still becomes a row (with the id
     `line:<landing_key>#<line_number>`) so it can be rejected with its reason: nothing is lost.
+    A create without assessment_id gets `a-<md5 of submission_id>`, the same on every re-run.
     """
     lines = lines.rename({"raw": "line"}).filter(pl.col("line").str.strip_chars() != "")
     if lines.height == 0:

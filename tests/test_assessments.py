@@ -139,6 +139,17 @@ def test_lines_that_are_not_submissions_are_rejected_and_nothing_else_is_lost(wo
     assert json.loads(raw)["created_at"] == "yesterday"
 
 
+def test_a_create_without_assessment_id_gets_a_stable_one(world):
+    line = {"submission_id": "s-plain", "trace_id": world.trace_ids[0], "name": "summary_quality", "value": "Yes",
+            "source": {"source_type": "HUMAN", "source_id": "alice@example.com"}}
+    other = {**line, "submission_id": "s-plain-2", "trace_id": world.trace_ids[1]}
+    land_lines(world.landing, [json.dumps(line), json.dumps(other)])
+    [report] = process(world)
+    assert report["accepted"] == 2
+    ids = current(world)["assessment_id"].to_list()
+    assert len(set(ids)) == 2 and all(i.startswith("a-") and len(i) == 34 for i in ids)
+
+
 def test_several_reasons_are_all_reported(world):
     bad = submission(trace_id="tr-ghost", name="summary_quality", value="Maybe", session="review-1",
                      source=AssessmentSource("HUMAN", "eve"))
