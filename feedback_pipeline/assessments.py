@@ -365,8 +365,12 @@ def value_facts(frame: pl.DataFrame, column: str = "value") -> pl.DataFrame:
     )
 
 
-def _reason(condition: pl.Expr, message: pl.Expr) -> pl.Expr:
-    return pl.when(condition).then(message)
+Rule = tuple[pl.Expr, pl.Expr]
+
+
+def _reason(condition: pl.Expr, message: pl.Expr) -> Rule:
+    """A validation rule: when `condition` holds, `message` (in words a person can act on) is a reason."""
+    return condition.fill_null(False), message
 
 
 def _short(column: str) -> pl.Expr:
@@ -449,7 +453,7 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
     return _with_reasons(frame)
 
 
-def _value_reasons(is_answer: pl.Expr) -> list[pl.Expr]:
+def _value_reasons(is_answer: pl.Expr) -> list[Rule]:
     """Reasons a value does not fit its label schema's input (or, without a schema, MLflow's value types)."""
     name, vtype = pl.col("name"), pl.col("value_type")
     given = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_not_null()
@@ -582,12 +586,25 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
                 pl.format("kind is '{}' but label schema '{}' is a {}", kind, name, pl.col("schema_type"))),
         *_value_reasons(is_answer),
     ]
-    reasons = (
-        pl.when(pl.col("parse_error").is_not_null())
-        .then(pl.concat_list(pl.col("parse_error")))
-        .otherwise(pl.concat_list([rule.cast(pl.String) for rule in rules]).list.drop_nulls())
+    parse_failed = pl.col("parse_error").is_not_null()
+    failing = frame.with_row_index("_row").with_columns(
+        (parse_failed | pl.any_horizontal([condition for condition, _ in rules])).alias("_failing")
     )
-    checked = frame.with_columns(reasons.alias("reasons"))
+    # Messages are formatted only for the failing rows: most rows pass, and formatting is the costly part.
+    passed = failing.filter(~pl.col("_failing")).with_columns(pl.lit([], pl.List(pl.String)).alias("reasons"))
+    failed = failing.filter(pl.col("_failing")).with_columns(
+        pl.when(parse_failed)
+        .then(pl.concat_list(pl.col("parse_error")))
+        .otherwise(
+            pl.concat_list([
+                pl.when(condition).then(pl.coalesce(message.cast(pl.String), pl.lit(f"fails validation rule {index}")))
+                for index, (condition, message) in enumerate(rules, 1)
+            ])
+            .list.drop_nulls()
+        )
+        .alias("reasons")
+    )
+    checked = pl.concat([passed, failed]).sort("_row").drop("_row", "_failing")
     rejected_creates = checked.filter((pl.col("action") == "create") & (pl.col("reasons").list.len() > 0))["assessment_id"]
     follow_up = pl.col("t_in_batch").fill_null(False) & pl.col("target_id").is_in(rejected_creates.implode()) & (
         (pl.col("action") != "create") | pl.col("overrides").is_not_null()
