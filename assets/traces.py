@@ -25,7 +25,7 @@ def _landing_keys_for_days(lake, first_day: str, last_day: str) -> list[str]:
         return []
     days = pl.col("request_date").cast(pl.String)
     return (
-        scan.filter(days.is_between(first_day, last_day))
+        scan.filter(days.is_between(pl.lit(first_day), pl.lit(last_day)))
         .select(pl.col("landing_key").unique().sort())
         .collect()["landing_key"]
         .to_list()

@@ -1,37 +1,45 @@
 """feedback-pipeline: human feedback on LLM traces, turned into versioned evaluation datasets.
 
-The public SDK lives here under MLflow's names (imported lazily, so `import feedback_pipeline`
-stays fast); the Dagster wiring lives in `assets/` and `sensors/`, assembled by
-`feedback_pipeline.definitions`.
+The public SDK lives here under MLflow's names; the Dagster wiring lives in `assets/` and
+`sensors/`, assembled by `feedback_pipeline.definitions`. SDK names are imported on first use
+(module `__getattr__`), so `import feedback_pipeline` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AssessmentSource": "feedback_pipeline.entities",
-    "Assessment": "feedback_pipeline.entities",
-    "Feedback": "feedback_pipeline.entities",
-    "Expectation": "feedback_pipeline.entities",
-    "log_feedback": "feedback_pipeline.submissions",
-    "log_expectation": "feedback_pipeline.submissions",
-    "override_feedback": "feedback_pipeline.submissions",
-    "update_assessment": "feedback_pipeline.submissions",
-    "delete_assessment": "feedback_pipeline.submissions",
-    "search_assessments": "feedback_pipeline.assessments",
+    "feedback_pipeline.schemas": (
+        "InputCategorical", "InputCategoricalList", "InputNumeric", "InputText", "InputTextList", "InputPassFail",
+        "LabelSchema", "create_label_schema", "get_label_schema", "list_label_schemas", "delete_label_schema",
+        "EXPECTED_FACTS", "EXPECTED_RESPONSE", "GUIDELINES",
+    ),
+    "feedback_pipeline.sessions": (
+        "LabelingSession", "create_labeling_session", "get_labeling_session", "get_labeling_sessions",
+        "delete_labeling_session",
+    ),
+    "feedback_pipeline.entities": ("AssessmentSource", "Assessment", "Feedback", "Expectation"),
+    "feedback_pipeline.submissions": (
+        "log_feedback", "log_expectation", "override_feedback", "update_assessment", "delete_assessment",
+    ),
+    "feedback_pipeline.assessments": ("search_assessments",),
 }
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_WHERE]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'feedback_pipeline' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

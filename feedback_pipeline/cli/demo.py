@@ -10,6 +10,7 @@ import click
 from feedback_pipeline.cli.pipeline import print_tables, run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.labeling_file import apply_labeling_file
 
 
 def sample_path(name: str):
@@ -27,6 +28,12 @@ def demo() -> None:
         summary = import_traces([str(traces_file)], home.landing())
     click.echo(f"   landed {summary.traces} traces\n")
 
+    click.echo("   applying labeling.yaml (label schemas and the label_summaries session)")
+    with resources.as_file(sample_path("labeling.yaml")) as labeling_file:
+        for change in apply_labeling_file(labeling_file, home=home) or ["no changes"]:
+            click.echo(f"   {change}")
+    click.echo()
+
     click.echo("2. running the pipeline (the work the Dagster sensors trigger)")
     report = run_pending(home, echo=lambda line, err=False: click.echo(f"   {line}", err=err))
     if report.failures:
@@ -41,5 +48,6 @@ def demo() -> None:
                "feedback-pipeline assessments search --name summary_quality")
     click.echo(
         f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
+        f"Sessions:      feedback-pipeline sessions show label_summaries\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
