@@ -438,14 +438,16 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
     frame = frame.with_columns(pl.col("trace_id").is_in(context.traces["trace_id"].implode()).alias("trace_known"))
     frame = frame.join(context.schemas, on="name", how="left")
     live_sessions = context.sessions.filter(~pl.col("deleted").fill_null(False))
+    columns = [pl.col("name").alias("session_name"), "labeling_session_id", "assigned_users", "label_schemas"]
     session_lookup = pl.concat(
         [
-            live_sessions.select(pl.col("name").alias("session"), "labeling_session_id", "assigned_users", "label_schemas"),
-            live_sessions.select(pl.col("labeling_session_id").alias("session"), "labeling_session_id", "assigned_users",
-                                 "label_schemas"),
+            live_sessions.select(pl.col("name").alias("session"), *columns),
+            live_sessions.select(pl.col("labeling_session_id").alias("session"), *columns),
         ]
     ).unique("session", keep="last", maintain_order=True)
-    frame = frame.join(session_lookup, on="session", how="left").join(
+    frame = frame.join(session_lookup, on="session", how="left").with_columns(
+        pl.coalesce("session_name", "session").alias("session")  # a session named by its id is stored by name
+    ).join(
         context.items.rename({"session_id": "labeling_session_id"}).with_columns(pl.lit(True).alias("in_session")),
         on=["labeling_session_id", "trace_id"],
         how="left",

@@ -269,6 +269,13 @@ def test_updates_and_deletes_in_the_same_batch_as_their_create_apply_in_order(wo
     assert json.loads(found["assessment_value"].item()) == "No"
 
 
+def test_a_session_named_by_its_id_is_stored_by_name(world):
+    land_submissions(world.landing, [submission(trace_id=world.trace_ids[0], name="summary_quality", value="Yes",
+                                                source=ALICE, session="ls-1")])
+    process(world)
+    assert current(world)["session"].to_list() == ["review-1"]
+
+
 def test_skips_are_recorded_without_schema_checks(world):
     skip = submission(trace_id=world.trace_ids[0], kind="skip", session="review-1", source=BOB, origin="review-app")
     land_submissions(world.landing, [skip])
