@@ -403,39 +403,23 @@ CSV_COLUMNS = (
     "name", "kind", "value", "rationale", "source_type", "source_id", "metadata", "overrides", "created_at",
 )
 
-_MLFLOW_SQL = """
-with info as (select info from read_json(?, format='auto', columns={'info': 'JSON'},
-                                      maximum_object_size=1000000000)),
-a as (select info, unnest(from_json(json_extract(info, '$.assessments'), '["JSON"]')) as a from info)
-select json_object(
-  'submission_id', coalesce(a->>'assessment_id', 'mlflow-' || md5(a::varchar)),
-  'action', 'create',
-  'assessment_id', coalesce(a->>'assessment_id', 'a-' || md5(a::varchar)),
-  'trace_id', coalesce(a->>'trace_id', info->>'trace_id'),
-  'span_id', nullif(a->>'span_id', ''),
-  'name', coalesce(a->>'assessment_name', a->>'name'),
-  'kind', case when json_exists(a, '$.expectation') then 'expectation' else 'feedback' end,
-  'value', coalesce(json_extract(a, '$.feedback.value'), json_extract(a, '$.expectation.value'),
-                    try(json(json_extract_string(a, '$.expectation.serialized_value.value')))),
-  'rationale', a->>'rationale',
-  'source', json_extract(a, '$.source'),
-  'metadata', json_extract(a, '$.metadata'),
-  'overrides', a->>'overrides',
-  'created_at', coalesce(a->>'create_time', a->>'create_time_ms'),
-  'origin', 'mlflow-import')::varchar as line
-from a
-"""
-
-
 def mlflow_export_lines(path: Path) -> list[str]:
-    """Submission lines for the assessments embedded in an MLflow trace export (JSON, JSON list or JSONL).
+    """Submission lines for the assessments embedded in an MLflow trace export (JSON, JSON list or JSONL),
+    converted by the trace parser: `submission_id = assessment_id`, so importing twice is a no-op."""
+    from feedback_pipeline.exports import read_export
+    from feedback_pipeline.traces import parse_mlflow_traces
 
-    `submission_id = assessment_id`, so importing the same export twice is a no-op.
-    """
-    connection = duckdb_connection()
-    lines = connection.sql(_MLFLOW_SQL, params=[str(path)]).pl()["line"].to_list()
-    connection.close()
-    return lines
+    with path.open("rb") as stream:
+        chunks = [
+            pl.DataFrame({"raw": lines}, schema={"raw": pl.String}).with_columns(
+                pl.lit(str(path)).alias("landing_key"),
+                pl.int_range(offset + 1, offset + len(lines) + 1, dtype=pl.Int64).alias("line_number"),
+            )
+            for offset, lines in read_export(stream)
+        ]
+    if not chunks:
+        return []
+    return parse_mlflow_traces(pl.concat(chunks)).submissions["submission"].to_list()
 
 
 def csv_lines(path: Path) -> list[str]:
