@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 AREA = "submissions"
 ACTIONS = ("create", "update", "delete")
 KINDS = ("feedback", "expectation", "skip")
-ORIGINS = ("sdk", "review-app", "api", "import", "mlflow-import")
 MAX_LINE_BYTES = 1_000_000
 MAX_LINES_PER_FILE = 50_000
 
