@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from feedback_pipeline.cli import assessments, demo, labeling, pipeline, traces
+from feedback_pipeline.cli import assessments, datasets, demo, labeling, pipeline, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +23,4 @@ main.add_command(assessments.assessments_group)
 main.add_command(pipeline.run)
 main.add_command(pipeline.status)
 main.add_command(demo.demo)
+main.add_command(datasets.datasets_group)

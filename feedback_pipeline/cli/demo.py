@@ -46,6 +46,14 @@ def demo() -> None:
     found = search_assessments(include_invalid=True, home=home)
     click.echo(f"   assessments (embedded in the sample traces): {found.height}, valid {found['valid'].sum()}; "
                "feedback-pipeline assessments search --name summary_quality")
+    from feedback_pipeline.datasets import list_evaluation_datasets, load_evaluation_dataset
+
+    for name in list_evaluation_datasets(home):
+        dataset = load_evaluation_dataset(name, home=home)
+        click.echo(
+            f"\n   dataset {name} version {dataset.version}: {len(dataset)} records. Load it pinned:\n"
+            f"   python -c \"import feedback_pipeline as fp; print(fp.load_evaluation_dataset('{name}', version={dataset.version}).records()[:1])\""
+        )
     click.echo(
         f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
         f"Sessions:      feedback-pipeline sessions show label_summaries\n"
