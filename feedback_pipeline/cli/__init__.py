@@ -12,3 +12,10 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
+
+
+from feedback_pipeline.cli.review_app import api_keys, review_app, reviewers  # noqa: E402
+
+main.add_command(review_app)
+main.add_command(reviewers)
+main.add_command(api_keys)
