@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -81,9 +81,10 @@ class Accepted(BaseModel):
 def feedback_router(access: AccessRegistry, landing: LandingZone) -> APIRouter:
     """The `/api/v1` routes, writing to `landing` and checking keys against `access`."""
     router = APIRouter(prefix="/api/v1", tags=["end-user feedback"])
+    # Dependencies are passed as defaults: annotations naming these local functions would not resolve.
     bearer = HTTPBearer(auto_error=False, description="An application API key: `feedback-pipeline api-keys create NAME`.")
 
-    def application(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    def application(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:  # noqa: B008
         name = access.api_key_name(credentials.credentials) if credentials else None
         if name is None:
             raise HTTPException(
@@ -104,12 +105,12 @@ def feedback_router(access: AccessRegistry, landing: LandingZone) -> APIRouter:
         return Accepted(assessment_id=record["assessment_id"], submission_id=record["submission_id"])
 
     @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    def post_feedback(body: FeedbackIn, app_name: Annotated[str, Depends(application)]) -> Accepted:
+    def post_feedback(body: FeedbackIn, app_name: str = Depends(application)) -> Accepted:  # noqa: B008
         """Record an end user's feedback on a trace."""
         return land(body, "feedback", app_name)
 
     @router.post("/expectations", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    def post_expectation(body: ExpectationIn, app_name: Annotated[str, Depends(application)]) -> Accepted:
+    def post_expectation(body: ExpectationIn, app_name: str = Depends(application)) -> Accepted:  # noqa: B008
         """Record what the answer to a trace should have been."""
         return land(body, "expectation", app_name)
 
