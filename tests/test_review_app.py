@@ -276,8 +276,10 @@ def test_logout_clears_the_sign_in(home):
     assert alice.get("/").status_code == 401
 
 
-def test_healthz(home):
-    assert TestClient(create_app(home)).get("/healthz").json() == {"status": "ok"}
+def test_healthz_and_favicon(home):
+    client = TestClient(create_app(home))
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/favicon.ico").status_code == 204
 
 
 # End-user feedback API

@@ -11,13 +11,21 @@ from feedback_pipeline.review_app.access import create_api_key, invite_reviewer,
 @click.command("review-app")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def review_app(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes (they share nothing but the data).")
+def review_app(host: str, port: int, workers: int) -> None:
     """Serve the Review App and the end-user feedback API."""
     import uvicorn
 
-    from feedback_pipeline.review_app import create_app
-
-    uvicorn.run(create_app(FeedbackHome.from_env()), host=host, port=port, log_level="info", proxy_headers=True)
+    FeedbackHome.from_env()
+    uvicorn.run(
+        "feedback_pipeline.review_app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 @click.group("reviewers")

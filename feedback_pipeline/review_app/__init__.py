@@ -38,6 +38,7 @@ from feedback_pipeline.review_app.trace_view import trace_view
 PACKAGE_DIR = Path(__file__).parent
 SESSION_COOKIE = "fp_session"
 CSRF_COOKIE = "fp_csrf"
+WROTE_COOKIE = "fp_wrote"
 COOKIE_MAX_AGE = 30 * 24 * 3600
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -166,6 +167,10 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/invite/{token}", include_in_schema=False)
     def accept_invitation(request: Request, token: str, session: str | None = None) -> Response:
         email = state.access.reviewer(hash_secret(token))
@@ -224,7 +229,8 @@ def create_app(
         rows = []
         for session in state.data.sessions():
             if state.data.may_review(session, reviewer):
-                rows.append({"session": session, "progress": session_progress(session, state.data.queue(session, reviewer))})
+                queue = state.data.queue(session, reviewer, answers(request, session))
+                rows.append({"session": session, "progress": session_progress(session, queue)})
         return state.render(request, "sessions.html", reviewer=reviewer, sessions=rows)
 
     @app.get("/sessions/{name}", include_in_schema=False)
@@ -239,7 +245,7 @@ def create_app(
             return state.problem(
                 request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
             )
-        queue = state.data.queue(session, reviewer)
+        queue = state.data.queue(session, reviewer, answers(request, session))
         shown = queue if status == "all" else queue.filter(queue["status"] == status)
         rank = {s: i for i, s in enumerate(STATUSES)}
         rows = sorted(shown.to_dicts(), key=lambda r: rank[r["status"]])
@@ -256,8 +262,13 @@ def create_app(
             first_pending=first,
         )
 
-    def item_context(session: dict[str, Any], reviewer: str, item_id: str) -> dict[str, Any] | None:
-        queue = state.data.queue(session, reviewer)
+    def answers(request: Request, session: dict[str, Any]) -> Any:
+        """The session's answers, including the last file this browser wrote (in any app process)."""
+        return state.data.answers(str(session["name"]), request.cookies.get(WROTE_COOKIE) or None)
+
+    def item_context(request: Request, session: dict[str, Any], reviewer: str, item_id: str) -> dict[str, Any] | None:
+        given = answers(request, session)
+        queue = state.data.queue(session, reviewer, given)
         ids = queue["item_id"].to_list()
         if item_id not in ids:
             return None
@@ -271,7 +282,7 @@ def create_app(
             "view": trace_view(item),
             "questions": questions,
             "missing": missing,
-            "earlier": state.data.my_answers(str(session["name"]), str(item["trace_id"]), reviewer),
+            "earlier": state.data.my_answers(given, str(item["trace_id"]), reviewer),
             "status": queue["status"][position],
             "position": position + 1,
             "previous_id": ids[position - 1] if position > 0 else None,
@@ -288,7 +299,7 @@ def create_app(
         session = visible_session(request, reviewer, name)
         if isinstance(session, Response):
             return session
-        context = item_context(session, reviewer, item_id)
+        context = item_context(request, session, reviewer, item_id)
         if context is None:
             return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
         context.pop("queue")
@@ -311,7 +322,7 @@ def create_app(
         session = visible_session(request, reviewer, name)
         if isinstance(session, Response):
             return session
-        context = item_context(session, reviewer, item_id)
+        context = item_context(request, session, reviewer, item_id)
         if context is None:
             return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
         queue = context.pop("queue")
@@ -342,8 +353,9 @@ def create_app(
                         overrides=earlier["assessment_id"] if earlier else None,
                     )
                 )
+        written = None
         if records:
-            state.landing.write_lines("submissions", [json.dumps(r) for r in records], label=REVIEW_APP_LABEL)
+            written = state.landing.write_lines("submissions", [json.dumps(r) for r in records], label=REVIEW_APP_LABEL)
             state.data.pending.add(records)
         ids = queue["item_id"].to_list()
         statuses = dict(zip(ids, queue["status"].to_list(), strict=True))
@@ -351,6 +363,9 @@ def create_app(
         upcoming = [i for i in ids[start + 1 :] + ids[:start] if statuses[i] == "pending"]
         base = f"/sessions/{quote(name, safe='')}"
         target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all&finished=1"
-        return RedirectResponse(target, status_code=303)
+        response = RedirectResponse(target, status_code=303)
+        if written:
+            state.set_cookie(response, WROTE_COOKIE, written)
+        return response
 
     return app

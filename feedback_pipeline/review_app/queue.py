@@ -46,12 +46,15 @@ class TableCache:
     def __init__(self, lake: Lake, ttl: float = 1.0) -> None:
         self.lake = lake
         self.ttl = ttl
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self._frames: dict[str, tuple[int | None, float, pl.DataFrame | None]] = {}
 
     def frame(self, name: str) -> pl.DataFrame | None:
         """The table's rows, or None when the table was never written."""
-        with self._lock:
+        cached = self._frames.get(name)
+        if cached and time.monotonic() - cached[1] < self.ttl:
+            return cached[2]
+        with self._locks.setdefault(name, threading.Lock()):
             cached = self._frames.get(name)
             if cached and time.monotonic() - cached[1] < self.ttl:
                 return cached[2]
@@ -113,6 +116,7 @@ class PendingSubmissions:
         self.files_per_refresh = files_per_refresh
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, Any]] = {}
+        self._frame: pl.DataFrame | None = None
         self._checked = 0.0
         self._cursor = self._start_cursor(lookback_hours)
 
@@ -135,6 +139,7 @@ class PendingSubmissions:
             for record in records:
                 self._records[str(record["submission_id"])] = pending_row(record)
             self._trim()
+            self._frame = None
 
     def _trim(self) -> None:
         excess = len(self._records) - self.max_pending
@@ -142,10 +147,15 @@ class PendingSubmissions:
             for key in list(self._records)[:excess]:
                 del self._records[key]
 
-    def refresh(self) -> None:
-        """Read Review App submission files that landed since the last look (throttled)."""
+    def refresh(self, through: str | None = None) -> None:
+        """Read Review App submission files that landed since the last look.
+
+        Throttled to one listing per `refresh_seconds`, unless `through` (a landing key this
+        reviewer wrote, possibly through another process) has not been read yet.
+        """
         with self._lock:
-            if time.monotonic() - self._checked < self.refresh_seconds:
+            behind = through is not None and through > self._cursor
+            if not behind and time.monotonic() - self._checked < self.refresh_seconds:
                 return
             for key in self.landing.list("submissions", after=self._cursor, limit=self.files_per_refresh):
                 self._cursor = key
@@ -158,15 +168,18 @@ class PendingSubmissions:
                         continue
                     if isinstance(record, dict) and record.get("submission_id"):
                         self._records[str(record["submission_id"])] = pending_row(record)
+                        self._frame = None
             self._trim()
             self._checked = time.monotonic()
 
-    def frame(self) -> pl.DataFrame:
+    def frame(self, through: str | None = None) -> pl.DataFrame:
         """The remembered submissions that are in neither `assessments` nor `rejections` yet."""
-        self.refresh()
+        self.refresh(through)
         with self._lock:
-            rows = list(self._records.values())
-        frame = pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ANSWER_SCHEMA)
+            if self._frame is None:
+                rows = list(self._records.values())
+                self._frame = pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ANSWER_SCHEMA)
+            frame = self._frame
         for table in ("assessments", "rejections"):
             done = self.tables.frame(table)
             if done is not None and "submission_id" in done.columns and frame.height:
@@ -254,8 +267,11 @@ class ReviewData:
         order = [c for c in ("added_at", "item_id") if c in frame.columns]
         return frame.sort(order) if order else frame
 
-    def answers(self, session_name: str) -> pl.DataFrame:
-        """Every reviewer's current answers and skips in a session, pending submissions included."""
+    def answers(self, session_name: str, through: str | None = None) -> pl.DataFrame:
+        """Every reviewer's current answers and skips in a session, pending submissions included.
+
+        `through`: a landing key the reader wrote; the answers include it.
+        """
         lake = self.tables.frame("assessments")
         if lake is None or lake.height == 0:
             stored = pl.DataFrame(schema=ANSWER_SCHEMA)
@@ -266,19 +282,21 @@ class ReviewData:
                 (created.dt.epoch("us") if lake.schema["created_at"] != pl.String else pl.lit(0, pl.Int64)).alias("order"),
                 *[pl.lit(None, pl.String).alias(c) for c in ANSWER_SCHEMA if c not in lake.columns and c != "order"],
             ).select([pl.col(c).cast(t) for c, t in ANSWER_SCHEMA.items()])
-        pending = self.pending.frame().filter(pl.col("session") == session_name)
+        pending = self.pending.frame(through).filter(pl.col("session") == session_name)
         combined = pl.concat([stored, pending])
         replaced = pending.select(pl.col("overrides").drop_nulls().alias("assessment_id"))
         return combined.join(replaced, on="assessment_id", how="anti").sort("order")
 
-    def queue(self, session: Mapping[str, Any], reviewer: str) -> pl.DataFrame:
-        return review_status(
-            self.items(session), self.answers(str(session["name"])), reviewer, int(session.get("reviews_per_item") or 1)
-        )
+    def queue(self, session: Mapping[str, Any], reviewer: str, answers: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The session's items with my status (see `review_status`)."""
+        if answers is None:
+            answers = self.answers(str(session["name"]))
+        return review_status(self.items(session), answers, reviewer, int(session.get("reviews_per_item") or 1))
 
-    def my_answers(self, session_name: str, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
+    @staticmethod
+    def my_answers(answers: pl.DataFrame, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
         """My latest answer per question on one trace (skips excluded), with the value decoded."""
-        mine = self.answers(session_name).filter(
+        mine = answers.filter(
             (pl.col("trace_id") == trace_id) & (pl.col("assessor_id") == reviewer) & (pl.col("kind") != "skip")
         )
         latest: dict[str, dict[str, Any]] = {}
