@@ -188,6 +188,15 @@ def test_a_fresh_process_reads_pending_submissions_from_the_landing_zone(home):
     assert 'value="Good" checked' in again.get("/sessions/triage/items/it-0002").text
 
 
+def test_a_submit_is_seen_at_once_by_another_app_process(home):
+    first, second = create_app(home, ttl=3600), create_app(home, ttl=3600)
+    alice = sign_in(home, "alice@example.com", first)
+    second.state.review.data.pending.refresh()
+    post_item(alice, "it-0001", FULL_ANSWER)
+    other = TestClient(second, cookies=alice.cookies)
+    assert 'data-item="it-0001"' in other.get("/sessions/triage?status=done").text, "no waiting for a refresh"
+
+
 def test_lake_assessments_count_but_other_reviewers_answers_stay_hidden(home):
     lake = home.lake()
     bob_says = "Bob-only-rationale"
