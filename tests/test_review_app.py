@@ -350,6 +350,15 @@ def test_feedback_api_names_the_bad_field(home, body, field):
     assert submissions(home) == []
 
 
+def test_feedback_api_refuses_numbers_json_cannot_hold(home):
+    client, auth = api_client(home)
+    body = '{"trace_id": "t", "name": "x", "value": 1.5e999, "user_id": "u"}'
+    response = client.post("/api/v1/feedback", content=body, headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert any("value" in ".".join(map(str, e["loc"])) + e["msg"] for e in response.json()["detail"])
+    assert submissions(home) == []
+
+
 def test_feedback_api_needs_a_valid_key(home, monkeypatch):
     client, _ = api_client(home)
     body = {"trace_id": "t", "name": "x", "value": 1, "user_id": "u"}

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -31,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers, submission
-from feedback_pipeline.review_app.feedback_api import feedback_router
+from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
 from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
 from feedback_pipeline.review_app.trace_view import trace_view
 
@@ -156,6 +157,7 @@ def create_app(
     app.state.review = state
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(feedback_router(state.access, state.landing))
+    app.add_exception_handler(RequestValidationError, validation_error_response)
 
     @app.middleware("http")
     async def headers(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware signature

@@ -14,7 +14,10 @@ import json
 import math
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,6 +79,20 @@ class Accepted(BaseModel):
     assessment_id: str
     submission_id: str
     status: str = "accepted"
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+async def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body, with inputs JSON cannot carry (an infinite number) shown as text."""
+    errors = [{**error, "input": _json_safe(error.get("input"))} for error in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
 def feedback_router(access: AccessRegistry, landing: LandingZone) -> APIRouter:
