@@ -68,8 +68,10 @@ class FeedbackHome:
         return LandingZone(self.landing_uri, self.storage_options)
 
     def ensure_dagster_home(self) -> str:
-        """Create `DAGSTER_HOME` (with an empty dagster.yaml) so runs and cursors persist."""
+        """Create `DAGSTER_HOME` and its dagster.yaml (telemetry off) so runs, cursors and partitions persist."""
         path = Path(self.dagster_home)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "dagster.yaml").touch(exist_ok=True)
+        config = path / "dagster.yaml"
+        if not config.exists():
+            config.write_text("telemetry:\n  enabled: false\n")
         return str(path)

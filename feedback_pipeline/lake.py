@@ -170,11 +170,10 @@ class Lake:
             )
             return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
 
-        compare = on + ([change_column] if change_column and update else [])
-        existing = pl.scan_delta(table).select(compare).collect()
-        pending = frame.join(existing, on=compare, how="anti", nulls_equal=True)
-        if not update:
-            pending = pending.join(existing.select(on), on=on, how="anti", nulls_equal=True)
+        if update and change_column is None:
+            pending = frame
+        else:
+            pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
         if pending.height == 0:
             return WriteResult(name, table.version(), 0)
         predicate = " AND ".join(f"t.`{c}` = s.`{c}`" for c in on)
@@ -196,6 +195,27 @@ class Lake:
             rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
             rows_updated=int(metrics.get("num_target_rows_updated", 0)),
         )
+
+    def unseen(self, name: str, frame: pl.DataFrame, *, on: list[str], change_column: str | None = None) -> pl.DataFrame:
+        """The rows of `frame` whose key (and `change_column`, when given) is not in the table yet."""
+        table = self.table(name)
+        if table is None:
+            return frame
+        compare = on + ([change_column] if change_column else [])
+        existing = pl.scan_delta(table).select(compare).collect()
+        return frame.join(existing, on=compare, how="anti", nulls_equal=True)
+
+    def tables(self) -> list[str]:
+        """Names of the Delta tables under the root (nested ones like `evaluation_datasets/x` included)."""
+        from fsspec.core import url_to_fs
+
+        fs, root = url_to_fs(self.uri, **self.storage_options)
+        root = root.rstrip("/")
+        found = []
+        for pattern in (f"{root}/*/_delta_log", f"{root}/*/*/_delta_log"):
+            for log in fs.glob(pattern):
+                found.append(log.rstrip("/")[len(root) + 1 : -len("/_delta_log")])
+        return sorted(found)
 
     def delete(self, name: str, predicate: str, *, commit_metadata: dict[str, str] | None = None) -> WriteResult:
         """Delete the rows matching a SQL predicate; no version is made when none match."""

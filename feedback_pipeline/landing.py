@@ -16,9 +16,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import fsspec
 from fsspec.core import url_to_fs
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from feedback_pipeline.lake import Lake
 
 AREAS = ("traces", "submissions", "definitions")
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -111,6 +117,26 @@ class LandingZone:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self.path(key))
 
+    def read_lines(self, keys: list[str]) -> pl.DataFrame:
+        """The lines of landing files as a frame: landing_key, line_number (1-based), raw."""
+        import polars as pl
+
+        frames = []
+        for key in keys:
+            lines = self.read_bytes(key).decode("utf-8", errors="replace").split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            frames.append(
+                pl.DataFrame({"raw": lines}, schema={"raw": pl.String}).select(
+                    pl.lit(key).alias("landing_key"),
+                    pl.int_range(1, len(lines) + 1, dtype=pl.Int64).alias("line_number"),
+                    pl.col("raw").str.strip_suffix("\r"),
+                )
+            )
+        if not frames:
+            return pl.DataFrame(schema={"landing_key": pl.String, "line_number": pl.Int64, "raw": pl.String})
+        return pl.concat(frames)
+
     def _children(self, path: str) -> list[str]:
         try:
             entries = self.fs.ls(path, detail=False)
@@ -146,3 +172,34 @@ class LandingZone:
             if limit is not None and len(keys) >= limit:
                 break
         return keys
+
+
+PROCESSED_FILES = "processed_files"
+
+
+def record_processed(lake: "Lake", area: str, counts: "pl.DataFrame", run_id: str = "") -> None:
+    """Remember which landing files a run consumed (landing_key, received, accepted, rejected).
+
+    The highest recorded key is where `feedback-pipeline run` resumes; a file recorded twice keeps
+    its first record, so re-processing is a no-op here as everywhere.
+    """
+    import polars as pl
+
+    if counts.height == 0:
+        return
+    frame = counts.with_columns(
+        pl.lit(area).alias("area"),
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("processed_at"),
+    )
+    lake.merge(PROCESSED_FILES, frame, on=["landing_key"], update=False)
+
+
+def processed_high_water(lake: "Lake", area: str) -> str | None:
+    """The last landing key of `area` that a run has consumed, or None."""
+    import polars as pl
+
+    scan = lake.scan(PROCESSED_FILES)
+    if scan is None:
+        return None
+    return scan.filter(pl.col("area") == area).select(pl.col("landing_key").max()).collect().item()

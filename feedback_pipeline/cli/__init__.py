@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from feedback_pipeline.cli import demo, pipeline, review_app, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,10 +13,10 @@ def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
 
 
-
-
-from feedback_pipeline.cli.review_app import api_keys, review_app, reviewers  # noqa: E402
-
-main.add_command(review_app)
-main.add_command(reviewers)
-main.add_command(api_keys)
+main.add_command(traces.traces)
+main.add_command(pipeline.run)
+main.add_command(pipeline.status)
+main.add_command(demo.demo)
+main.add_command(review_app.review_app)
+main.add_command(review_app.reviewers)
+main.add_command(review_app.api_keys)

@@ -1,0 +1,44 @@
+"""`feedback-pipeline traces import`: MLflow trace exports into the landing zone."""
+
+from __future__ import annotations
+
+import click
+
+from feedback_pipeline.exports import expand_paths, import_traces
+from feedback_pipeline.home import FeedbackHome
+
+
+@click.group()
+def traces() -> None:
+    """MLflow traces."""
+
+
+@traces.command("import")
+@click.argument("paths", nargs=-1, required=True)
+def import_command(paths: tuple[str, ...]) -> None:
+    """Land MLflow trace exports (JSON, JSONL, JSON arrays, folders, `-` for stdin) for ingestion.
+
+    The files are copied into the landing zone atomically; `feedback-pipeline run` (or the
+    Dagster sensor) parses them into the `traces` table.
+    """
+    home = FeedbackHome.from_env()
+    try:
+        files = expand_paths(paths)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="PATHS") from None
+    with click.progressbar(length=len(files), label="importing", file=click.get_text_stream("stderr")) as bar:
+        seen: set[str] = set()
+        lines_done = {"n": 0}
+
+        def advance(path: str, lines: int) -> None:
+            lines_done["n"] += lines
+            if path not in seen:
+                seen.add(path)
+                bar.update(1)
+            bar.label = f"importing ({lines_done['n']:,} lines)"
+
+        summary = import_traces(files, home.landing(), on_progress=advance)
+    click.echo(
+        f"landed {summary.traces:,} traces from {summary.files} file(s) in {len(summary.landing_keys)} landing file(s) "
+        f"under {home.landing_uri}/traces; run `feedback-pipeline run` to ingest them"
+    )

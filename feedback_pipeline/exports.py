@@ -1,0 +1,197 @@
+"""Reading MLflow trace exports (what `Trace.to_json()` and `search_traces` users save) into the landing zone.
+
+Accepted: one trace as JSON (pretty or not), JSONL (one trace per line), a JSON array of traces,
+folders of such files (recursively) and standard input. JSONL lines are landed verbatim, so a
+rejection names the line of the file the user gave us; array items are numbered like lines.
+Each landing file carries the request-date range of its traces and the source's name in its label.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+from feedback_pipeline.landing import LandingKey, LandingZone, slug
+from feedback_pipeline.traces import request_dates
+
+CHUNK_LINES = 20_000
+EXPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class TraceFileLabel:
+    """What a trace landing file's label says: the request-date range, the source and the first line's offset."""
+
+    first_date: str
+    last_date: str
+    source: str
+    line_offset: int
+
+    def render(self) -> str:
+        return f"{self.first_date}_{self.last_date}_{slug(self.source)}.L{self.line_offset}"
+
+    @classmethod
+    def parse(cls, key: str) -> TraceFileLabel:
+        label = LandingKey.parse(key).label
+        try:
+            first, last, rest = label.split("_", 2)
+            source, _, offset = rest.rpartition(".L")
+            return cls(first, last, source, int(offset))
+        except ValueError:
+            raise ValueError(
+                f"trace landing key {key!r}: expected a label <first-date>_<last-date>_<source>.L<offset>"
+            ) from None
+
+
+@dataclass
+class ImportSummary:
+    """What an import landed."""
+
+    files: int = 0
+    traces: int = 0
+    landing_keys: list[str] = field(default_factory=list)
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Files named, and export files found recursively in folders named; `-` stays as standard input."""
+    found: list[str] = []
+    for raw in paths:
+        if raw == "-":
+            found.append(raw)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES)
+        elif path.is_file():
+            found.append(str(path))
+        else:
+            raise FileNotFoundError(f"path {raw!r}: no such file or folder")
+    return found
+
+
+def _chunks_of_lines(stream: BinaryIO, first_line: bytes) -> Iterator[tuple[int, list[str]]]:
+    offset, lines = 0, [first_line.decode("utf-8", errors="replace").rstrip("\r\n")]
+    for raw in stream:
+        lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        if len(lines) >= CHUNK_LINES:
+            yield offset, lines
+            offset, lines = offset + len(lines), []
+    if lines:
+        yield offset, lines
+
+
+def read_export(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+    """Split one export into (line offset, lines) chunks of one JSON document per line.
+
+    A JSONL file streams through in chunks; a single JSON document or array is read whole and
+    re-serialised compactly. Text that is none of these is passed on line by line, so the
+    pipeline can reject each line with its number instead of losing the file.
+    """
+    first = stream.readline()
+    while first and not first.strip():
+        first = stream.readline()
+    if not first:
+        return
+    head = first.lstrip()
+    if head.startswith(b"{"):
+        try:
+            json.loads(first)
+        except json.JSONDecodeError:
+            pass
+        else:
+            yield from _chunks_of_lines(stream, first)
+            return
+    rest = stream.read()
+    text = (first + rest).decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        yield 0, text.splitlines()
+        return
+    items = document if isinstance(document, list) else [document]
+    compact = [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in items]
+    for start in range(0, len(compact), CHUNK_LINES):
+        yield start, compact[start : start + CHUNK_LINES]
+
+
+def land_trace_lines(landing: LandingZone, lines: list[str], *, source: str, line_offset: int) -> str:
+    """Land one chunk of trace lines, labelled with its request-date range."""
+    dates = request_dates(pl.Series("raw", lines, dtype=pl.String)).drop_nulls()
+    today = datetime.now(UTC).date().isoformat()
+    first = dates.min().isoformat() if dates.len() else today
+    last = dates.max().isoformat() if dates.len() else today
+    label = TraceFileLabel(first, last, source, line_offset).render()
+    return landing.write_lines("traces", lines, label=label)
+
+
+def import_traces(
+    paths: Iterable[str],
+    landing: LandingZone,
+    *,
+    stdin: BinaryIO | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> ImportSummary:
+    """Land every trace export under `paths` (`-` reads `stdin`); report each chunk to `on_progress`."""
+    summary = ImportSummary()
+    for path in expand_paths(paths):
+        if path == "-":
+            stream = stdin or sys.stdin.buffer
+            source = "stdin"
+        else:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below
+            source = Path(path).name
+        try:
+            for offset, lines in read_export(stream):
+                key = land_trace_lines(landing, lines, source=source, line_offset=offset)
+                summary.landing_keys.append(key)
+                summary.traces += sum(1 for line in lines if line.strip())
+                if on_progress:
+                    on_progress(path, len(lines))
+        finally:
+            if path != "-":
+                stream.close()
+        summary.files += 1
+    return summary
+
+
+def read_trace_lines(landing: LandingZone, keys: list[str]) -> pl.DataFrame:
+    """The non-blank lines of trace landing files, numbered as in the file the user imported."""
+    lines = landing.read_lines(keys)
+    offsets = pl.DataFrame(
+        {"landing_key": keys, "offset": [TraceFileLabel.parse(key).line_offset for key in keys]},
+        schema={"landing_key": pl.String, "offset": pl.Int64},
+    )
+    return (
+        lines.join(offsets, on="landing_key", how="left")
+        .with_columns((pl.col("line_number") + pl.col("offset").fill_null(0)).alias("line_number"))
+        .drop("offset")
+        .filter(pl.col("raw").str.strip_chars() != "")
+    )
+
+
+def label_dates(keys: list[str]) -> tuple[str, str] | None:
+    """The request-date range covered by trace landing files, from their labels alone."""
+    if not keys:
+        return None
+    labels = [TraceFileLabel.parse(key) for key in keys]
+    return min(label.first_date for label in labels), max(label.last_date for label in labels)
+
+
+def counts_per_file(keys: list[str], lines: pl.DataFrame, rejections: pl.DataFrame) -> pl.DataFrame:
+    """received / accepted / rejected lines per landing file (every key, empty files too)."""
+    received = lines.group_by("landing_key").agg(pl.len().cast(pl.Int64).alias("received"))
+    rejected = rejections.group_by("landing_key").agg(pl.len().cast(pl.Int64).alias("rejected"))
+    return (
+        pl.DataFrame({"landing_key": keys}, schema={"landing_key": pl.String})
+        .join(received, on="landing_key", how="left")
+        .join(rejected, on="landing_key", how="left")
+        .with_columns(pl.col("received", "rejected").fill_null(0))
+        .with_columns((pl.col("received") - pl.col("rejected")).alias("accepted"))
+    )

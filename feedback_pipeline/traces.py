@@ -1,0 +1,905 @@
+"""Parse MLflow trace exports (every span layout MLflow has written) into the `traces` table.
+
+The work is vectorised: each raw line is decoded once with an explicit union schema covering
+MLflow 2 (`request_id`, spans with a `context` key), 3.4 (protobuf-style dicts: `""` root parent,
+int64 fields as strings), 3.5 (hex ids, status "OK") and 3.6+ (base64 ids, `null` root parent);
+the layouts are then coalesced with expressions, spans are exploded for span-level work and
+aggregated back. Open key/value maps (tags, metadata, assessment metadata) are kept as JSON text
+through `str.json_path_match`. Only lines the batch decoder cannot read are looked at one by one,
+to turn them into rejections with a reason or to coerce stray value types into the schema.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import polars as pl
+
+RAW_PREVIEW_CHARS = 2_000
+PREVIEW_CHARS = 1_000
+_CHUNK_ROWS = 4_096
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+DOCUMENT = pl.Struct({"id": pl.String, "page_content": pl.String, "doc_uri": pl.String})
+CHAT_MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+TOOL_CALL = pl.Struct({"name": pl.String, "inputs": pl.String, "outputs": pl.String})
+
+TRACES_SCHEMA = pl.Schema(
+    {
+        "trace_id": pl.String,
+        "client_request_id": pl.String,
+        "experiment_id": pl.String,
+        "request_time": UTC_TIME,
+        "request_date": pl.Date,
+        "execution_duration_ms": pl.Int64,
+        "state": pl.String,
+        "request": pl.String,
+        "response": pl.String,
+        "request_preview": pl.String,
+        "response_preview": pl.String,
+        "tags": pl.String,
+        "trace_metadata": pl.String,
+        "model_id": pl.String,
+        "session_id": pl.String,
+        "user_id": pl.String,
+        "span_count": pl.Int64,
+        "retrieved_documents": pl.List(DOCUMENT),
+        "chat_messages": pl.List(CHAT_MESSAGE),
+        "tool_calls": pl.List(TOOL_CALL),
+        "spans": pl.String,
+        "landing_key": pl.String,
+        "content_hash": pl.String,
+        "ingested_at": UTC_TIME,
+    }
+)
+
+REJECTIONS_SCHEMA = pl.Schema(
+    {
+        "landing_key": pl.String,
+        "line_number": pl.Int64,
+        "reason": pl.String,
+        "raw": pl.String,
+        "rejected_at": UTC_TIME,
+    }
+)
+
+SUBMISSIONS_SCHEMA = pl.Schema(
+    {
+        "submission_id": pl.String,
+        "action": pl.String,
+        "assessment_id": pl.String,
+        "trace_id": pl.String,
+        "client_request_id": pl.String,
+        "span_id": pl.String,
+        "session": pl.String,
+        "name": pl.String,
+        "kind": pl.String,
+        "value": pl.String,
+        "rationale": pl.String,
+        "source": pl.Struct({"source_type": pl.String, "source_id": pl.String}),
+        "metadata": pl.String,
+        "overrides": pl.String,
+        "created_at": pl.String,
+        "origin": pl.String,
+        "submission": pl.String,
+    }
+)
+
+# Span attributes MLflow writes (each value a JSON-encoded string). Inputs, outputs, type and the
+# trace id become span fields; the others are shown under `attributes` in the display spans.
+_INPUTS, _OUTPUTS, _SPAN_TYPE, _REQUEST_ID = (
+    "mlflow.spanInputs",
+    "mlflow.spanOutputs",
+    "mlflow.spanType",
+    "mlflow.traceRequestId",
+)
+_DISPLAY_ATTRIBUTES = (
+    "mlflow.spanFunctionName",
+    "mlflow.chat.tokenUsage",
+    "mlflow.chat.tools",
+    "mlflow.message.format",
+    "mlflow.llm.model",
+    "mlflow.llm.cost",
+    "mlflow.spanLogLevel",
+    "mlflow.experimentId",
+)
+_METADATA_KEYS = (
+    "mlflow.traceInputs",
+    "mlflow.traceOutputs",
+    "mlflow.modelId",
+    "mlflow.trace.session",
+    "mlflow.trace.user",
+)
+
+_SPAN = pl.Struct(
+    {
+        "span_id": pl.String,
+        "parent_span_id": pl.String,
+        "parent_id": pl.String,
+        "context": pl.Struct({"span_id": pl.String, "trace_id": pl.String}),
+        "name": pl.String,
+        "start_time_unix_nano": pl.String,
+        "end_time_unix_nano": pl.String,
+        "start_time": pl.String,
+        "end_time": pl.String,
+        "status": pl.Struct({"code": pl.String, "message": pl.String}),
+        "status_code": pl.String,
+        "status_message": pl.String,
+        "attributes": pl.Struct(
+            {k: pl.String for k in (_INPUTS, _OUTPUTS, _SPAN_TYPE, _REQUEST_ID, *_DISPLAY_ATTRIBUTES)}
+        ),
+    }
+)
+_METADATA = pl.Struct({k: pl.String for k in _METADATA_KEYS})
+RAW_TRACE = pl.Struct(
+    {
+        "info": pl.Struct(
+            {
+                "trace_id": pl.String,
+                "request_id": pl.String,
+                "client_request_id": pl.String,
+                "trace_location": pl.Struct(
+                    {"type": pl.String, "mlflow_experiment": pl.Struct({"experiment_id": pl.String})}
+                ),
+                "experiment_id": pl.String,
+                "request_time": pl.String,
+                "timestamp_ms": pl.String,
+                "execution_duration_ms": pl.String,
+                "execution_duration": pl.String,
+                "execution_time_ms": pl.String,
+                "state": pl.String,
+                "status": pl.String,
+                "request_preview": pl.String,
+                "response_preview": pl.String,
+                "trace_metadata": _METADATA,
+                "request_metadata": _METADATA,
+            }
+        ),
+        "data": pl.Struct({"spans": pl.List(_SPAN), "request": pl.String, "response": pl.String}),
+    }
+)
+
+_RAW_ASSESSMENT = pl.Struct(
+    {
+        "assessment_id": pl.String,
+        "assessment_name": pl.String,
+        "name": pl.String,
+        "trace_id": pl.String,
+        "span_id": pl.String,
+        "source": pl.Struct({"source_type": pl.String, "source_id": pl.String}),
+        "create_time": pl.String,
+        "create_time_ms": pl.String,
+        "rationale": pl.String,
+        "overrides": pl.String,
+        "expectation": pl.Struct(
+            {"serialized_value": pl.Struct({"serialization_format": pl.String, "value": pl.String})}
+        ),
+    }
+)
+
+_RAW_DOCUMENT = pl.Struct(
+    {
+        "id": pl.String,
+        "page_content": pl.String,
+        "content": pl.String,
+        "text": pl.String,
+        "metadata": pl.Struct({"doc_uri": pl.String}),
+    }
+)
+_OPENAI_TOOL_CALLS = pl.List(
+    pl.Struct({"function": pl.Struct({"name": pl.String, "arguments": pl.String})})
+)
+_OPENAI_MESSAGE = pl.Struct(
+    {"role": pl.String, "content": pl.String, "tool_calls": _OPENAI_TOOL_CALLS}
+)
+_OPENAI_REQUEST = pl.Struct({"messages": pl.List(_OPENAI_MESSAGE)})
+_OPENAI_RESPONSE = pl.Struct({"choices": pl.List(pl.Struct({"message": _OPENAI_MESSAGE}))})
+
+
+@dataclass(frozen=True)
+class ParsedTraces:
+    """One batch parsed: trace rows, rejected lines, and embedded assessments as submissions."""
+
+    traces: pl.DataFrame
+    rejections: pl.DataFrame
+    submissions: pl.DataFrame
+
+
+class _Rejected(ValueError):
+    """A line that cannot be read as an MLflow trace; the message is the reason."""
+
+
+def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = None) -> ParsedTraces:
+    """Parse raw MLflow trace exports into trace rows, rejections and submissions.
+
+    `lines` has landing_key (str), line_number (i64) and raw (one JSON document per row). A row
+    that is not a readable trace becomes a rejection; the rest of the batch still parses. When a
+    trace_id occurs twice the newest export (later landing_key, then line) wins.
+    """
+    now = (ingested_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    frame = (
+        lines.select(
+            pl.col("landing_key").cast(pl.String),
+            pl.col("line_number").cast(pl.Int64),
+            pl.col("raw").cast(pl.String),
+        )
+        .with_row_index("_row")
+    )
+    decoded, reasons = _decode_batch(frame)
+    checked = _check(decoded)
+    rejected_rows = pl.concat(
+        [
+            reasons,
+            checked.filter(pl.col("_reason").is_not_null()).select("_row", "_reason"),
+        ]
+    )
+    good = checked.filter(pl.col("_reason").is_null()).drop("_reason")
+    good = _newest_per_trace(good)
+    traces = _trace_rows(good, now)
+    submissions = _submissions(good.select("trace_id", "_info_text"))
+    rejections = (
+        frame.join(rejected_rows, on="_row", how="inner")
+        .sort("_row")
+        .select(
+            "landing_key",
+            "line_number",
+            pl.col("_reason").alias("reason"),
+            pl.col("raw").str.slice(0, RAW_PREVIEW_CHARS).alias("raw"),
+            pl.lit(now, dtype=UTC_TIME).alias("rejected_at"),
+        )
+    )
+    return ParsedTraces(traces=traces, rejections=rejections, submissions=submissions)
+
+
+def request_dates(raw: pl.Series) -> pl.Series:
+    """The UTC request date of each raw trace line, or null when it cannot be read."""
+    frame = pl.DataFrame({"raw": raw.cast(pl.String)})
+    return frame.select(
+        _parse_time(
+            pl.coalesce(
+                pl.col("raw").str.json_path_match("$.info.request_time"),
+                pl.col("raw").str.json_path_match("$.info.timestamp_ms"),
+            )
+        )
+        .dt.date()
+        .alias(raw.name or "request_date")
+    ).to_series()
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decode every readable line with the union schema; return decoded rows and (row, reason)."""
+    blank = frame["raw"].is_null() | (frame["raw"].str.strip_chars() == "")
+    empty = frame.filter(blank).select(
+        "_row",
+        pl.format("line {} is empty: expected one MLflow trace as a JSON object", "line_number").alias("_reason"),
+    )
+    reasons: list[tuple[int, str]] = []
+    work = frame.filter(~blank).select("_row", "line_number", pl.col("raw").alias("_raw_text"), "landing_key")
+    info_text = pl.col("_raw_text").str.json_path_match("$.info").alias("_info_text")
+    try:
+        decoded, failed = _decode_in_parallel(work, info_text), []
+    except pl.exceptions.PolarsError:
+        values, failed = _decode_lenient(work["_raw_text"], RAW_TRACE)
+        decoded = work.with_columns(values.alias("_t"), info_text)
+    if failed:
+        repaired_at, repaired_text = [], []
+        for index in failed:
+            row, line, text, _ = work.row(index)
+            try:
+                repaired_text.append(_conform_line(text, line))
+                repaired_at.append(index)
+            except _Rejected as exc:
+                reasons.append((row, str(exc)))
+        repaired, still = _decode_lenient(pl.Series(repaired_text, dtype=pl.String), RAW_TRACE)
+        for index in still:
+            row, line, _, _ = work.row(repaired_at[index])
+            reasons.append((row, f"line {line} does not fit any MLflow trace layout"))
+        fixed = work[repaired_at].with_columns(repaired.alias("_t"), info_text)
+        fixed = fixed.filter(~pl.int_range(pl.len()).is_in(still))
+        decoded = (
+            pl.concat([decoded.filter(~pl.int_range(pl.len()).is_in(failed)), fixed])
+            .sort("_row")
+            .rechunk()
+        )
+    reason_frame = pl.DataFrame(reasons, schema={"_row": pl.UInt32, "_reason": pl.String}, orient="row")
+    return decoded, pl.concat([empty, reason_frame])
+
+
+def _decode_in_parallel(work: pl.DataFrame, info_text: pl.Expr) -> pl.DataFrame:
+    """Decode the whole batch in row chunks collected together, so every core parses JSON."""
+    chunks = [
+        work.slice(start, _CHUNK_ROWS)
+        .lazy()
+        .with_columns(pl.col("_raw_text").str.json_decode(RAW_TRACE).alias("_t"), info_text)
+        for start in range(0, max(work.height, 1), _CHUNK_ROWS)
+    ]
+    return pl.concat(pl.collect_all(chunks)).rechunk()
+
+
+def _decode_lenient(texts: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, list[int]]:
+    """Decode JSON texts with `dtype`; positions the decoder refuses come back null and listed."""
+    try:
+        return texts.str.json_decode(dtype), []
+    except pl.exceptions.PolarsError:
+        if len(texts) == 1:
+            return pl.Series([None], dtype=dtype), [0]
+    size = _CHUNK_ROWS if len(texts) > _CHUNK_ROWS else max(1, len(texts) // 2)
+    parts, failed = [], []
+    for start in range(0, len(texts), size):
+        part, bad = _decode_lenient(texts.slice(start, size), dtype)
+        parts.append(part)
+        failed.extend(start + b for b in bad)
+    return pl.concat(parts).rechunk(), failed
+
+
+def _conform_line(text: str, line: int) -> str:
+    """Read one line the batch decoder refused: a reason, or the line coerced to the schema."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Rejected(
+            f"line {line} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(document, dict):
+        raise _Rejected(
+            f"line {line} is not an MLflow trace: expected a JSON object with 'info' and 'data', "
+            f"got {_json_kind(document)}"
+        )
+    return json.dumps(_conform(document, RAW_TRACE, "", line))
+
+
+def _conform(value: object, dtype: pl.DataType, path: str, line: int) -> object:
+    """Coerce a decoded value to `dtype`: scalars become JSON text, wrong containers are rejected."""
+    if value is None:
+        return None
+    if isinstance(dtype, pl.Struct):
+        if not isinstance(value, dict):
+            raise _Rejected(
+                f"line {line} is not an MLflow trace: {path or 'the document'} must be a JSON object, "
+                f"got {_json_kind(value)}"
+            )
+        return {
+            field.name: _conform(value[field.name], field.dtype, f"{path}.{field.name}".lstrip("."), line)
+            for field in dtype.fields
+            if field.name in value
+        }
+    if isinstance(dtype, pl.List):
+        if not isinstance(value, list):
+            raise _Rejected(
+                f"line {line} is not an MLflow trace: {path} must be a list, got {_json_kind(value)}"
+            )
+        return [_conform(item, dtype.inner, f"{path}[{i}]", line) for i, item in enumerate(value)]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json_kind(value: object) -> str:
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    return kinds.get(type(value), "a number" if isinstance(value, (int, float)) else "null")
+
+
+# --- validation and coalescing across layouts ---------------------------------------------------
+
+
+def _parse_time(text: pl.Expr) -> pl.Expr:
+    """RFC 3339 text or epoch milliseconds -> UTC datetime (null when unreadable)."""
+    stripped = text.str.strip_chars()
+    return (
+        pl.when(stripped.str.contains(r"^\d+$"))
+        .then(stripped.cast(pl.Int64, strict=False).cast(pl.Datetime("ms", "UTC")).cast(UTC_TIME))
+        .otherwise(
+            stripped.str.to_datetime(
+                "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC"
+            )
+        )
+    )
+
+
+def _check(work: pl.DataFrame) -> pl.DataFrame:
+    """Coalesce the trace-level fields across layouts and name what makes a line unusable."""
+    info = pl.col("_t").struct.field("info")
+    data = pl.col("_t").struct.field("data")
+    line = pl.col("line_number").cast(pl.String)
+    time_text = pl.coalesce(info.struct.field("request_time"), info.struct.field("timestamp_ms"))
+    frame = work.with_columns(
+        pl.coalesce(info.struct.field("trace_id"), info.struct.field("request_id")).alias("trace_id"),
+        time_text.alias("_time_text"),
+        _parse_time(time_text).alias("request_time"),
+        data.struct.field("spans").alias("_spans"),
+    )
+    trace_id = pl.col("trace_id")
+    reason = (
+        pl.when(info.is_null())
+        .then(
+            pl.format(
+                "line {} is not an MLflow trace: the 'info' object is missing "
+                "(expected {{\"info\": {{\"trace_id\": ...}}, \"data\": {{\"spans\": [...]}}}})",
+                line,
+            )
+        )
+        .when(trace_id.is_null() | (trace_id.str.strip_chars() == ""))
+        .then(
+            pl.format(
+                "line {} is not an MLflow trace: info.trace_id is missing "
+                "(expected info.trace_id, or info.request_id in MLflow 2 exports)",
+                line,
+            )
+        )
+        .when(pl.col("_spans").is_null())
+        .then(
+            pl.format(
+                "line {} (trace {}): data.spans is missing: expected the trace's spans as a list "
+                "under data.spans",
+                line,
+                trace_id,
+            )
+        )
+        .when(pl.col("_time_text").is_null())
+        .then(
+            pl.format(
+                "line {} (trace {}): info.request_time is missing (expected RFC 3339 time or "
+                "epoch milliseconds; MLflow 2: info.timestamp_ms)",
+                line,
+                trace_id,
+            )
+        )
+        .when(pl.col("request_time").is_null())
+        .then(
+            pl.format(
+                "line {} (trace {}): info.request_time '{}' is not a valid time: expected RFC 3339 "
+                "like 2026-01-31T12:00:00.000Z or epoch milliseconds",
+                line,
+                trace_id,
+                pl.col("_time_text"),
+            )
+        )
+    )
+    return frame.with_columns(reason.alias("_reason"))
+
+
+def _newest_per_trace(good: pl.DataFrame) -> pl.DataFrame:
+    """Keep one row per trace_id: the one from the later landing key, then the later line."""
+    keys = good.select("_row", "trace_id", "landing_key", "line_number")
+    if keys["trace_id"].n_unique() == keys.height:
+        return good
+    newest = (
+        keys.sort("landing_key", "line_number", "_row", nulls_last=False)
+        .unique("trace_id", keep="last")
+        .select("_row")
+    )
+    return good.join(newest, on="_row", how="semi").sort("_row")
+
+
+# --- building the trace rows ------------------------------------------------------------------
+
+
+def _json_text(value: pl.Expr) -> pl.Expr:
+    """`value` as a JSON literal (quoted string, number, or null)."""
+    return pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+
+
+def _embedded_json(text: pl.Expr) -> pl.Expr:
+    """JSON text to splice into a document: itself when it looks like one JSON value, else quoted.
+
+    A cheap shape check (first and last character) rather than a full parse: MLflow writes these
+    attributes with json.dumps, and the check catches the usual stray, a bare unencoded string.
+    Null stays null.
+    """
+    first, last = text.str.head(1), text.str.tail(1)
+    valid = (
+        ((first == "{") & (last == "}"))
+        | ((first == "[") & (last == "]"))
+        | ((first == '"') & (last == '"') & (text.str.len_bytes() > 1))
+        | text.str.contains(r"^(-?\d[\d.eE+-]*|true|false|null)$")
+    )
+    return pl.when(valid).then(text).otherwise(_json_text(text))
+
+
+def _json_object(fields: dict[str, pl.Expr], embedded: frozenset[str] = frozenset()) -> pl.Expr:
+    """A compact JSON object of `fields`, in order; `embedded` fields already hold JSON text.
+
+    Runs of plain fields are encoded together by one `struct.json_encode`; embedded JSON texts
+    are spliced in between.
+    """
+    parts: list[pl.Expr] = []
+    plain: list[pl.Expr] = []
+
+    def flush() -> None:
+        if plain:
+            parts.append(pl.struct(list(plain)).struct.json_encode().str.slice(1).str.head(-1))
+            plain.clear()
+
+    for key, expr in fields.items():
+        if key in embedded:
+            flush()
+            parts.append(pl.lit(json.dumps(key) + ":") + expr.fill_null("null"))
+        else:
+            plain.append(expr.alias(key))
+    flush()
+    return pl.lit("{") + pl.concat_str(parts, separator=",") + pl.lit("}")
+
+
+def _json_map(text: pl.Expr) -> pl.Expr:
+    """A JSON object text, or "{}" when absent or not an object."""
+    return pl.when(text.str.starts_with("{")).then(text).otherwise(pl.lit("{}"))
+
+
+def _unquote(attribute: pl.Expr) -> pl.Expr:
+    """A JSON-encoded string attribute ("\\"RETRIEVER\\"") -> its text."""
+    return pl.when(attribute.str.starts_with('"')).then(attribute.str.json_decode(pl.String)).otherwise(attribute)
+
+
+def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
+    """One row per span with the fields normalised across layouts."""
+    spans = (
+        good.select("_row", pl.col("_spans").alias("s"))
+        .explode("s")
+        .filter(pl.col("s").is_not_null())
+        .with_columns(pl.int_range(pl.len()).over("_row").alias("_pos"))
+    )
+    s = pl.col("s")
+    attrs = s.struct.field("attributes")
+    parent = pl.coalesce(s.struct.field("parent_span_id"), s.struct.field("parent_id"))
+    status = pl.coalesce(s.struct.field("status").struct.field("code"), s.struct.field("status_code"))
+    return spans.select(
+        "_row",
+        "_pos",
+        pl.coalesce(s.struct.field("span_id"), s.struct.field("context").struct.field("span_id")).alias("span_id"),
+        pl.when(parent == "").then(None).otherwise(parent).alias("parent_id"),
+        s.struct.field("name").alias("name"),
+        _unquote(attrs.struct.field(_SPAN_TYPE)).alias("span_type"),
+        pl.coalesce(s.struct.field("start_time_unix_nano"), s.struct.field("start_time"))
+        .cast(pl.Int64, strict=False)
+        .alias("start_time_ns"),
+        pl.coalesce(s.struct.field("end_time_unix_nano"), s.struct.field("end_time"))
+        .cast(pl.Int64, strict=False)
+        .alias("end_time_ns"),
+        status.str.replace(r"^(STATUS_CODE_|StatusCode\.)", "").alias("status"),
+        attrs.struct.field(_INPUTS).alias("inputs"),
+        attrs.struct.field(_OUTPUTS).alias("outputs"),
+        *[attrs.struct.field(k).alias(k) for k in _DISPLAY_ATTRIBUTES],
+    )
+
+
+def _display_spans(spans: pl.DataFrame) -> pl.DataFrame:
+    """Per trace row, the JSON list of normalised spans."""
+    attributes = pl.concat_str(
+        [pl.lit(json.dumps(k) + ":") + _embedded_json(pl.col(k)) for k in _DISPLAY_ATTRIBUTES],
+        separator=",",
+        ignore_nulls=True,
+    )
+    span_json = _json_object(
+        {
+            "span_id": pl.col("span_id"),
+            "parent_id": pl.col("parent_id"),
+            "name": pl.col("name"),
+            "span_type": pl.col("span_type"),
+            "start_time_ns": pl.col("start_time_ns"),
+            "end_time_ns": pl.col("end_time_ns"),
+            "status": pl.col("status"),
+            "inputs": _embedded_json(pl.col("inputs")),
+            "outputs": _embedded_json(pl.col("outputs")),
+            "attributes": pl.lit("{") + attributes.fill_null("") + pl.lit("}"),
+        },
+        embedded=frozenset({"inputs", "outputs", "attributes"}),
+    )
+    return (
+        spans.sort("_row", "_pos")
+        .group_by("_row", maintain_order=True)
+        .agg(
+            (pl.lit("[") + span_json.str.join(",") + pl.lit("]")).alias("spans"),
+            pl.len().cast(pl.Int64).alias("span_count"),
+        )
+    )
+
+
+def _root_io(spans: pl.DataFrame) -> pl.DataFrame:
+    """Per trace row, the root span's inputs and outputs (root = the first span with no parent)."""
+    return (
+        spans.filter(pl.col("parent_id").is_null())
+        .sort("_row", "_pos")
+        .group_by("_row", maintain_order=True)
+        .agg(
+            pl.col("inputs").first().alias("_root_inputs"),
+            pl.col("outputs").first().alias("_root_outputs"),
+        )
+    )
+
+
+def _retrieved_documents(spans: pl.DataFrame) -> pl.DataFrame:
+    """Per trace row, the documents RETRIEVER spans returned (objects or plain strings)."""
+    retriever = spans.filter((pl.col("span_type") == "RETRIEVER") & pl.col("outputs").is_not_null())
+    objects = retriever.filter(pl.col("outputs").str.contains(r"^\s*\[\s*(\{|\])"))
+    decoded, _ = _decode_lenient(objects["outputs"], pl.List(_RAW_DOCUMENT))
+    d = pl.col("d")
+    from_objects = (
+        objects.select("_row", "_pos", decoded.alias("d"))
+        .explode("d")
+        .filter(d.is_not_null())
+        .select(
+            "_row",
+            "_pos",
+            pl.struct(
+                d.struct.field("id").alias("id"),
+                pl.coalesce(
+                    d.struct.field("page_content"), d.struct.field("content"), d.struct.field("text")
+                ).alias("page_content"),
+                d.struct.field("metadata").struct.field("doc_uri").alias("doc_uri"),
+            ).alias("doc"),
+        )
+    )
+    strings = retriever.filter(pl.col("outputs").str.contains(r'^\s*\[\s*"'))
+    texts, _ = _decode_lenient(strings["outputs"], pl.List(pl.String))
+    from_strings = (
+        strings.select("_row", "_pos", texts.alias("t"))
+        .explode("t")
+        .filter(pl.col("t").is_not_null())
+        .select(
+            "_row",
+            "_pos",
+            pl.struct(
+                pl.lit(None, pl.String).alias("id"),
+                pl.col("t").alias("page_content"),
+                pl.lit(None, pl.String).alias("doc_uri"),
+            ).alias("doc"),
+        )
+    )
+    return (
+        pl.concat([from_objects, from_strings])
+        .with_columns(pl.int_range(pl.len()).alias("_n"))
+        .sort("_row", "_pos", "_n")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("doc").alias("retrieved_documents"))
+    )
+
+
+def _span_tool_calls(spans: pl.DataFrame) -> pl.DataFrame:
+    return spans.filter(pl.col("span_type") == "TOOL").select(
+        "_row",
+        pl.col("_pos").alias("_order"),
+        pl.struct(
+            pl.col("name"), pl.col("inputs"), pl.col("outputs")
+        ).alias("call"),
+    )
+
+
+def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Chat messages (OpenAI-style request plus the answer) and OpenAI tool calls per trace row."""
+    request = rows.filter(
+        pl.col("request").str.contains(r"^\s*\{") & pl.col("request").str.contains('"messages"', literal=True)
+    )
+    decoded, _ = _decode_lenient(request["request"], _OPENAI_REQUEST)
+    m = pl.col("m")
+    messages = (
+        request.select("_row", decoded.struct.field("messages").alias("m"))
+        .with_columns(pl.lit(0).alias("_part"))
+        .explode("m")
+        .filter(m.is_not_null())
+    )
+    response = rows.filter(
+        pl.col("response").str.contains(r"^\s*\{") & pl.col("response").str.contains('"choices"', literal=True)
+    )
+    answers, _ = _decode_lenient(response["response"], _OPENAI_RESPONSE)
+    answer = (
+        response.select("_row", answers.struct.field("choices").list.first().struct.field("message").alias("m"))
+        .filter(m.is_not_null())
+        .with_columns(pl.lit(1).alias("_part"))
+    )
+    plain = rows.filter(pl.col("response").str.contains(r'^\s*"')).select(
+        "_row",
+        pl.struct(
+            pl.lit("assistant").alias("role"),
+            pl.col("response").str.json_decode(pl.String).alias("content"),
+            pl.lit(None, _OPENAI_TOOL_CALLS).alias("tool_calls"),
+        ).alias("m"),
+        pl.lit(1).alias("_part"),
+    )
+    # Only traces whose request is OpenAI-style get chat messages; a plain answer joins those.
+    answers_all = pl.concat([answer, plain]).join(messages.select("_row").unique(), on="_row", how="semi")
+    all_messages = pl.concat([messages, answers_all]).with_columns(pl.int_range(pl.len()).alias("_n"))
+    chat = (
+        all_messages.sort("_row", "_part", "_n")
+        .group_by("_row", maintain_order=True)
+        .agg(
+            pl.struct(
+                m.struct.field("role").alias("role"), m.struct.field("content").alias("content")
+            ).alias("chat_messages")
+        )
+    )
+    f = pl.col("f")
+    tool_calls = (
+        all_messages.select("_row", pl.col("_n"), m.struct.field("tool_calls").alias("f"))
+        .explode("f")
+        .filter(f.is_not_null())
+        .select(
+            "_row",
+            (pl.col("_n") + 1_000_000).alias("_order"),
+            pl.struct(
+                f.struct.field("function").struct.field("name").alias("name"),
+                f.struct.field("function").struct.field("arguments").alias("inputs"),
+                pl.lit(None, pl.String).alias("outputs"),
+            ).alias("call"),
+        )
+    )
+    return chat, tool_calls
+
+
+def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Assemble the `traces` table rows from decoded, validated lines."""
+    if good.is_empty():
+        return pl.DataFrame(schema=TRACES_SCHEMA)
+    info = pl.col("_t").struct.field("info")
+    data = pl.col("_t").struct.field("data")
+    meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
+    spans = _span_rows(good)
+    duration_seconds = info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
+    state = pl.coalesce(info.struct.field("state"), info.struct.field("status")).str.replace(
+        r"^(TRACE_STATE_|TRACE_STATUS_)", ""
+    )
+    rows = (
+        good.join(_root_io(spans), on="_row", how="left")
+        .join(_display_spans(spans), on="_row", how="left")
+        .select(
+            "_row",
+            "trace_id",
+            info.struct.field("client_request_id").alias("client_request_id"),
+            pl.coalesce(
+                info.struct.field("trace_location").struct.field("mlflow_experiment").struct.field("experiment_id"),
+                info.struct.field("experiment_id"),
+            ).alias("experiment_id"),
+            "request_time",
+            pl.col("request_time").dt.date().alias("request_date"),
+            pl.coalesce(
+                info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
+                info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
+                (duration_seconds * 1000).round(0).cast(pl.Int64),
+            ).alias("execution_duration_ms"),
+            pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
+            .then(pl.lit("STATE_UNSPECIFIED"))
+            .otherwise(state)
+            .alias("state"),
+            pl.coalesce(
+                "_root_inputs", meta.struct.field("mlflow.traceInputs"), data.struct.field("request")
+            ).alias("request"),
+            pl.coalesce(
+                "_root_outputs", meta.struct.field("mlflow.traceOutputs"), data.struct.field("response")
+            ).alias("response"),
+            info.struct.field("request_preview").alias("_request_preview"),
+            info.struct.field("response_preview").alias("_response_preview"),
+            _json_map(pl.col("_info_text").str.json_path_match("$.tags")).alias("tags"),
+            _json_map(
+                pl.coalesce(
+                    pl.col("_info_text").str.json_path_match("$.trace_metadata"),
+                    pl.col("_info_text").str.json_path_match("$.request_metadata"),
+                )
+            ).alias("trace_metadata"),
+            meta.struct.field("mlflow.modelId").alias("model_id"),
+            meta.struct.field("mlflow.trace.session").alias("session_id"),
+            meta.struct.field("mlflow.trace.user").alias("user_id"),
+            pl.col("span_count").fill_null(0),
+            pl.col("spans").fill_null("[]"),
+            "landing_key",
+        )
+        .with_columns(
+            pl.coalesce("_request_preview", pl.col("request").str.slice(0, PREVIEW_CHARS)).alias("request_preview"),
+            pl.coalesce("_response_preview", pl.col("response").str.slice(0, PREVIEW_CHARS)).alias(
+                "response_preview"
+            ),
+        )
+    )
+    chat, openai_calls = _chat(rows.select("_row", "request", "response"))
+    tool_calls = (
+        pl.concat([_span_tool_calls(spans), openai_calls])
+        .sort("_row", "_order")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("call").alias("tool_calls"))
+    )
+    rows = (
+        rows.join(_retrieved_documents(spans), on="_row", how="left")
+        .join(chat, on="_row", how="left")
+        .join(tool_calls, on="_row", how="left")
+        .with_columns(
+            pl.col("retrieved_documents").fill_null(pl.lit([], pl.List(DOCUMENT))),
+            pl.col("chat_messages").fill_null(pl.lit([], pl.List(CHAT_MESSAGE))),
+            pl.col("tool_calls").fill_null(pl.lit([], pl.List(TOOL_CALL))),
+            pl.lit(now, dtype=UTC_TIME).alias("ingested_at"),
+        )
+    )
+    hashed = [c for c in TRACES_SCHEMA.names() if c not in ("landing_key", "content_hash", "ingested_at")]
+    content = pl.struct(hashed)
+    return (
+        rows.with_columns(
+            pl.concat_str(
+                [
+                    content.hash(seed=0x5EED).cast(pl.String).str.zfill(20),
+                    content.hash(seed=0xFEED).cast(pl.String).str.zfill(20),
+                ]
+            ).alias("content_hash")
+        )
+        .sort("_row")
+        .select([pl.col(name).cast(dtype) for name, dtype in TRACES_SCHEMA.items()])
+    )
+
+
+# --- embedded assessments -> submissions ------------------------------------------------------
+
+
+def _scalar_or_json(holder: pl.Expr, key: str) -> pl.Expr:
+    """The JSON text of `holder[key]` where `holder` is a compact JSON object text.
+
+    `json_path_match` returns strings unquoted, so a string is told apart from a number or a
+    literal by finding its quoted form right after the key in the object text.
+    """
+    found = holder.str.json_path_match(f"$.{key}")
+    quoted = _json_text(found)
+    is_string = holder.str.contains(pl.lit(f'"{key}":') + quoted, literal=True)
+    return pl.when(found.is_null()).then(pl.lit("null")).when(is_string).then(quoted).otherwise(found)
+
+
+def _submissions(good: pl.DataFrame) -> pl.DataFrame:
+    """Assessments embedded in `info.assessments`, as `mlflow-import` submission records."""
+    holders = good.filter(pl.col("_info_text").str.contains('"assessments"', literal=True)).select(
+        "trace_id", pl.col("_info_text").str.json_path_match("$.assessments").alias("a")
+    ).filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
+    if holders.is_empty():
+        return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
+    count, _ = _decode_lenient(holders["a"], pl.List(pl.Struct({"assessment_id": pl.String})))
+    widest = int(count.list.len().max() or 0)
+    items = (
+        holders.select(
+            "trace_id",
+            pl.concat_list([pl.col("a").str.json_path_match(f"$[{i}]") for i in range(widest)]).alias("item"),
+        )
+        .explode("item")
+        .filter(pl.col("item").is_not_null())
+    )
+    raw, _ = _decode_lenient(items["item"], _RAW_ASSESSMENT)
+    item = pl.col("item")
+    feedback = item.str.json_path_match("$.feedback")
+    expectation = item.str.json_path_match("$.expectation")
+    serialized = pl.col("_r").struct.field("expectation").struct.field("serialized_value").struct.field("value")
+    created_text = pl.coalesce(pl.col("_r").struct.field("create_time"), pl.col("_r").struct.field("create_time_ms"))
+    created = (
+        pl.when(created_text.str.contains(r"^\d+$"))
+        .then(_parse_time(created_text).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        .otherwise(created_text)
+    )
+    r = pl.col("_r")
+    frame = items.with_columns(raw.alias("_r")).select(
+        r.struct.field("assessment_id").alias("submission_id"),
+        pl.lit("create").alias("action"),
+        r.struct.field("assessment_id").alias("assessment_id"),
+        pl.coalesce(r.struct.field("trace_id"), pl.col("trace_id")).alias("trace_id"),
+        pl.lit(None, pl.String).alias("client_request_id"),
+        r.struct.field("span_id").alias("span_id"),
+        pl.lit(None, pl.String).alias("session"),
+        pl.coalesce(r.struct.field("assessment_name"), r.struct.field("name")).alias("name"),
+        pl.when(expectation.is_not_null()).then(pl.lit("expectation")).otherwise(pl.lit("feedback")).alias("kind"),
+        pl.when(serialized.is_not_null())
+        .then(serialized)
+        .when(expectation.is_not_null())
+        .then(_scalar_or_json(expectation, "value"))
+        .otherwise(_scalar_or_json(feedback, "value"))
+        .alias("value"),
+        r.struct.field("rationale").alias("rationale"),
+        pl.struct(
+            r.struct.field("source").struct.field("source_type").str.to_uppercase().fill_null("HUMAN").alias("source_type"),
+            r.struct.field("source").struct.field("source_id").fill_null("default").alias("source_id"),
+        ).alias("source"),
+        _json_map(item.str.json_path_match("$.metadata")).alias("metadata"),
+        r.struct.field("overrides").alias("overrides"),
+        created.alias("created_at"),
+        pl.lit("mlflow-import").alias("origin"),
+    ).filter(pl.col("submission_id").is_not_null())
+    record = _json_object(
+        {name: pl.col(name) for name in SUBMISSIONS_SCHEMA.names() if name != "submission"},
+        embedded=frozenset({"value", "metadata"}),
+    )
+    return frame.with_columns(record.alias("submission")).unique(
+        "submission_id", keep="last", maintain_order=True
+    ).select([pl.col(n).cast(t) for n, t in SUBMISSIONS_SCHEMA.items()])

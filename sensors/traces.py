@@ -1,0 +1,66 @@
+"""Trace files arriving in the landing zone trigger `traces` runs, a bounded batch per tick."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from assets.resources import LandingResource
+from assets.traces import TRACE_DAYS, traces
+from feedback_pipeline import exports
+from feedback_pipeline.lake import Lake
+from feedback_pipeline.landing import LandingZone, processed_high_water
+
+FILES_PER_RUN = 50
+FILES_PER_TICK = 1_000
+
+ingest_traces = dg.define_asset_job("ingest_traces", selection=[traces], partitions_def=TRACE_DAYS)
+
+
+def _clamp(day: str) -> str:
+    first = TRACE_DAYS.start.date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
+    return min(max(day, first), today)
+
+
+def trace_run_request(keys: list[str]) -> dg.RunRequest:
+    """One run over a batch of trace files, covering the daily partitions their labels name.
+
+    The run key is the batch's first and last landing key: deterministic, and unique per batch
+    because keys only grow.
+    """
+    first_day, last_day = exports.label_dates(keys)
+    return dg.RunRequest(
+        run_key=f"traces:{keys[0]}..{keys[-1]}",
+        job_name=ingest_traces.name,
+        run_config={"ops": {"traces": {"config": {"landing_keys": keys}}}},
+        tags={
+            "dagster/asset_partition_range_start": _clamp(first_day),
+            "dagster/asset_partition_range_end": _clamp(last_day),
+            "feedback/landing_files": str(len(keys)),
+        },
+    )
+
+
+def trace_run_requests(keys: list[str]) -> list[dg.RunRequest]:
+    return [trace_run_request(keys[i : i + FILES_PER_RUN]) for i in range(0, len(keys), FILES_PER_RUN)]
+
+
+@dg.sensor(
+    job=ingest_traces,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New MLflow trace files in the landing zone: at most 1,000 files per tick, 50 per run.",
+)
+def trace_files_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
+    keys = landing.landing().list("traces", after=context.cursor or None, limit=FILES_PER_TICK)
+    if not keys:
+        return dg.SkipReason("no new trace files")
+    return dg.SensorResult(run_requests=trace_run_requests(keys), cursor=keys[-1])
+
+
+def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """Runs for every trace file after the last one a run consumed (what `feedback-pipeline run` does)."""
+    keys = landing.list("traces", after=processed_high_water(lake, "traces"), limit=FILES_PER_TICK)
+    return trace_run_requests(keys)

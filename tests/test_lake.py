@@ -1,0 +1,57 @@
+import polars as pl
+import pytest
+
+from feedback_pipeline.lake import Lake
+
+
+@pytest.fixture
+def lake(tmp_path) -> Lake:
+    return Lake(str(tmp_path / "lake"))
+
+
+def test_read_of_a_missing_table_is_an_empty_frame_of_the_given_schema(lake):
+    frame = lake.read("nothing", schema={"a": pl.Int64})
+    assert frame.height == 0 and frame.schema == pl.Schema({"a": pl.Int64})
+    assert lake.version("nothing") is None and not lake.exists("nothing")
+
+
+def test_merge_writes_a_version_only_when_content_changes(lake):
+    first = pl.DataFrame({"k": [1, 2], "v": ["a", "b"], "h": ["a", "b"]})
+    assert lake.merge("t", first, on=["k"], change_column="h").version == 0
+    again = lake.merge("t", first, on=["k"], change_column="h")
+    assert again.version == 0 and not again.changed
+    update = pl.DataFrame({"k": [2, 3], "v": ["B", "c"], "h": ["B", "c"]})
+    result = lake.merge("t", update, on=["k"], change_column="h")
+    assert (result.version, result.rows_inserted, result.rows_updated) == (1, 1, 1)
+    assert lake.read("t").sort("k")["v"].to_list() == ["a", "B", "c"]
+    assert lake.read("t", version=0).sort("k")["v"].to_list() == ["a", "b"]
+
+
+def test_insert_only_merge_keeps_the_first_write(lake):
+    lake.merge("t", pl.DataFrame({"k": [1], "v": ["first"]}), on=["k"], update=False)
+    result = lake.merge("t", pl.DataFrame({"k": [1, 2], "v": ["second", "new"]}), on=["k"], update=False)
+    assert result.rows_inserted == 1
+    assert lake.read("t").sort("k")["v"].to_list() == ["first", "new"]
+
+
+def test_merge_refuses_a_batch_that_repeats_a_key(lake):
+    with pytest.raises(ValueError, match=r"repeats the key \['k'\]"):
+        lake.merge("t", pl.DataFrame({"k": [1, 1], "v": ["a", "b"]}), on=["k"])
+    assert not lake.exists("t")
+
+
+def test_overwrite_with_a_predicate_replaces_only_matching_rows(lake):
+    lake.append("t", pl.DataFrame({"day": ["d1", "d2"], "v": [1, 2]}))
+    lake.overwrite("t", pl.DataFrame({"day": ["d2"], "v": [20]}), predicate="day = 'd2'")
+    assert lake.read("t").sort("day")["v"].to_list() == [1, 20]
+
+
+def test_tables_lists_nested_tables(lake):
+    lake.append("traces", pl.DataFrame({"a": [1]}))
+    lake.append("evaluation_datasets/x", pl.DataFrame({"a": [1]}))
+    assert lake.tables() == ["evaluation_datasets/x", "traces"]
+
+
+def test_table_names_cannot_escape_the_root(lake):
+    with pytest.raises(ValueError, match="expected a relative name"):
+        lake.table_uri("../elsewhere")
