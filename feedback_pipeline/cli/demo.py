@@ -10,6 +10,7 @@ import click
 from feedback_pipeline.cli.pipeline import print_tables, run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.review_app.access import invite_reviewer
 
 
 def sample_path(name: str):
@@ -38,3 +39,5 @@ def demo() -> None:
         f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
+    invitation = invite_reviewer(home.landing(), "reviewer@example.com")
+    click.echo(f"Review App:    feedback-pipeline review-app, then open {invitation.url}")
