@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -213,6 +214,14 @@ def create_app(
             )
         return session
 
+    def reviewer_and_session(request: Request, name: str) -> tuple[str, dict[str, Any]] | Response:
+        """The signed-in reviewer and the session they may review, or the page refusing them."""
+        reviewer = signed_in(request)
+        if isinstance(reviewer, Response):
+            return reviewer
+        session = visible_session(request, reviewer, name)
+        return session if isinstance(session, Response) else (reviewer, session)
+
     def session_progress(session: dict[str, Any], queue: Any) -> dict[str, int]:
         """My counts by status, and how many items have all the reviews the session asks for."""
         counts = {status: 0 for status in STATUSES}
@@ -237,12 +246,10 @@ def create_app(
 
     @app.get("/sessions/{name}", include_in_schema=False)
     def session_queue(request: Request, name: str, status: str = "all") -> Response:
-        reviewer = signed_in(request)
-        if isinstance(reviewer, Response):
-            return reviewer
-        session = visible_session(request, reviewer, name)
-        if isinstance(session, Response):
-            return session
+        found = reviewer_and_session(request, name)
+        if isinstance(found, Response):
+            return found
+        reviewer, session = found
         if status not in ("all", *STATUSES):
             return state.problem(
                 request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
@@ -268,17 +275,22 @@ def create_app(
         """The session's answers, including the last file this browser wrote (in any app process)."""
         return state.data.answers(str(session["name"]), request.cookies.get(WROTE_COOKIE) or None)
 
-    def item_context(request: Request, session: dict[str, Any], reviewer: str, item_id: str) -> dict[str, Any] | None:
+    def open_item(request: Request, name: str, item_id: str) -> tuple[str, dict[str, Any]] | Response:
+        """The reviewer and everything the item page shows, or the page refusing them."""
+        found = reviewer_and_session(request, name)
+        if isinstance(found, Response):
+            return found
+        reviewer, session = found
         given = answers(request, session)
         queue = state.data.queue(session, reviewer, given)
         ids = queue["item_id"].to_list()
         if item_id not in ids:
-            return None
+            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
         position = ids.index(item_id)
         items = state.data.items(session)
         item = items.filter(items["item_id"] == item_id).row(0, named=True)
         questions, missing = state.data.questions(session)
-        return {
+        return reviewer, {
             "session": session,
             "item": item,
             "view": trace_view(item),
@@ -295,15 +307,10 @@ def create_app(
 
     @app.get("/sessions/{name}/items/{item_id}", include_in_schema=False)
     def item_page(request: Request, name: str, item_id: str) -> Response:
-        reviewer = signed_in(request)
-        if isinstance(reviewer, Response):
-            return reviewer
-        session = visible_session(request, reviewer, name)
-        if isinstance(session, Response):
-            return session
-        context = item_context(request, session, reviewer, item_id)
-        if context is None:
-            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
+        found = open_item(request, name, item_id)
+        if isinstance(found, Response):
+            return found
+        reviewer, context = found
         context.pop("queue")
         filled, comments = form_values(context["questions"], context["earlier"], None)
         return state.render(
@@ -312,21 +319,16 @@ def create_app(
 
     @app.post("/sessions/{name}/items/{item_id}", include_in_schema=False)
     async def submit_item(request: Request, name: str, item_id: str) -> Response:
-        reviewer = signed_in(request)
-        if isinstance(reviewer, Response):
-            return reviewer
+        found = await run_in_threadpool(open_item, request, name, item_id)
+        if isinstance(found, Response):
+            return found
+        reviewer, context = found
         form = await request.form()
         posted = {key: [str(v) for v in form.getlist(key)] for key in form}
         if not state.csrf_ok(request, (posted.get("csrf_token") or [""])[0], reviewer):
             return state.problem(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
             )
-        session = visible_session(request, reviewer, name)
-        if isinstance(session, Response):
-            return session
-        context = item_context(request, session, reviewer, item_id)
-        if context is None:
-            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
         queue = context.pop("queue")
         trace_id = str(context["item"]["trace_id"])
         action = (posted.get("action") or ["submit"])[0]
@@ -357,7 +359,8 @@ def create_app(
                 )
         written = None
         if records:
-            written = state.landing.write_lines("submissions", [json.dumps(r) for r in records], label=REVIEW_APP_LABEL)
+            lines = [json.dumps(r) for r in records]
+            written = await run_in_threadpool(state.landing.write_lines, "submissions", lines, label=REVIEW_APP_LABEL)
             state.data.pending.add(records)
         ids = queue["item_id"].to_list()
         statuses = dict(zip(ids, queue["status"].to_list(), strict=True))
