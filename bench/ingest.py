@@ -26,12 +26,10 @@ def _peak_mb() -> float:
 
 
 def phase_floor(jsonl: Path, work: Path) -> dict:
-    import polars as pl
+    from bench.traces_parse import phase_floor as read_and_write_unchanged
 
-    started = time.perf_counter()
-    frame = pl.read_ndjson(jsonl, infer_schema_length=None)
-    frame.write_delta(str(work / "floor_delta"), mode="overwrite")
-    return {"seconds": time.perf_counter() - started, "rows": frame.height, "peak_mb": _peak_mb()}
+    result = read_and_write_unchanged(jsonl, work / "floor_delta")
+    return {"seconds": result["total_s"], "rows": result["rows"], "peak_mb": result["peak_rss_mb"]}
 
 
 def phase_ours(jsonl: Path, work: Path) -> dict:

@@ -43,7 +43,13 @@ def _templates(rng: random.Random) -> list[tuple[str, list[str], str, str, str]]
             info = doc["info"]
             text = json.dumps(doc)
             out.append(
-                (text, [s["span_id"] for s in spans], info["trace_id"], info["request_time"], info["client_request_id"])
+                (
+                    text,
+                    [s["span_id"] for s in spans],
+                    info["trace_id"],
+                    info["request_time"],
+                    info["client_request_id"],
+                )
             )
     return out
 
@@ -59,7 +65,9 @@ def generate(path: Path, n: int, seed: int = 7) -> int:
             for span_id in span_ids:
                 text = text.replace(span_id, base64.b64encode(rng.randbytes(8)).decode())
             day = 1 + i % 28
-            text = text.replace(request_time, f"2026-10-{day:02d}T{i % 24:02d}:{i % 60:02d}:00.{i % 1000:03d}Z")
+            text = text.replace(
+                request_time, f"2026-10-{day:02d}T{i % 24:02d}:{i % 60:02d}:00.{i % 1000:03d}Z"
+            )
             text = text.replace(f'"{client_id}"', f'"req-{i}"')
             text = text.replace("umbrella co", f"{rng.choice(WORDS)} {rng.choice(WORDS)} co")
             f.write(text + "\n")
@@ -76,8 +84,9 @@ def phase_ingest(path: Path, out: Path) -> dict:
     from feedback_pipeline.traces import parse_mlflow_traces
 
     t0 = time.perf_counter()
-    raw = pl.Series("raw", path.read_text().splitlines())
-    lines = pl.DataFrame({"landing_key": path.name, "line_number": pl.int_range(1, len(raw) + 1, eager=True), "raw": raw})
+    lines = pl.read_lines(path, name="raw", row_index_name="line_number", row_index_offset=1).select(
+        pl.lit(path.name).alias("landing_key"), pl.col("line_number").cast(pl.Int64), "raw"
+    )
     t1 = time.perf_counter()
     parsed = parse_mlflow_traces(lines)
     t2 = time.perf_counter()
@@ -117,14 +126,23 @@ def phase_floor(path: Path, out: Path) -> dict:
     frame = frame.cast({name: _without_null(dtype) for name, dtype in frame.schema.items()})
     frame.write_delta(str(out), mode="append")
     t2 = time.perf_counter()
-    return {"rows": frame.height, "read_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "rows": frame.height,
+        "read_s": t1 - t0,
+        "write_s": t2 - t1,
+        "total_s": t2 - t0,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def _run_phase(name: str, path: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, __file__, "--phase", name, "--file", str(path), "--out", str(out)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{name} phase failed:\n{done.stderr}")
@@ -132,7 +150,9 @@ def _run_phase(name: str, path: Path, out: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=100_000, help="synthetic traces to generate")
     parser.add_argument("--phase", choices=["ingest", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -160,7 +180,8 @@ def main() -> None:
     )
     print(
         f"floor   read_ndjson {floor['read_s']:.2f}s + write_delta {floor['write_s']:.2f}s = "
-        f"{floor['total_s']:.2f}s  ({n / floor['total_s']:,.0f} traces/s)  peak RSS {floor['peak_rss_mb']:,.0f} MB"
+        f"{floor['total_s']:.2f}s  ({n / floor['total_s']:,.0f} traces/s)  "
+        f"peak RSS {floor['peak_rss_mb']:,.0f} MB"
     )
     print(f"ingest throughput / floor throughput = {floor['total_s'] / ingest['total_s']:.2f}")
 

@@ -1,7 +1,40 @@
 """feedback-pipeline: human feedback on LLM traces, turned into versioned evaluation datasets.
 
 The public SDK lives here under MLflow's names; the Dagster wiring lives in `assets/` and
-`sensors/`, assembled by `feedback_pipeline.definitions`.
+`sensors/`, assembled by `feedback_pipeline.definitions`. SDK names are imported on first use
+(module `__getattr__`), so `import feedback_pipeline` stays fast.
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "feedback_pipeline.schemas": (
+        "InputCategorical", "InputCategoricalList", "InputNumeric", "InputText", "InputTextList", "InputPassFail",
+        "LabelSchema", "create_label_schema", "get_label_schema", "list_label_schemas", "delete_label_schema",
+        "EXPECTED_FACTS", "EXPECTED_RESPONSE", "GUIDELINES",
+    ),
+    "feedback_pipeline.sessions": (
+        "LabelingSession", "create_labeling_session", "get_labeling_session", "get_labeling_sessions",
+        "delete_labeling_session",
+    ),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'feedback_pipeline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
 RAW_PREVIEW_CHARS = 2_000
 PREVIEW_CHARS = 1_000
 _CHUNK_ROWS = 4_096
+_LATEST_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 UTC_TIME = pl.Datetime("us", "UTC")
 
@@ -189,12 +190,8 @@ _RAW_DOCUMENT = pl.Struct(
         "metadata": pl.Struct({"doc_uri": pl.String}),
     }
 )
-_OPENAI_TOOL_CALLS = pl.List(
-    pl.Struct({"function": pl.Struct({"name": pl.String, "arguments": pl.String})})
-)
-_OPENAI_MESSAGE = pl.Struct(
-    {"role": pl.String, "content": pl.String, "tool_calls": _OPENAI_TOOL_CALLS}
-)
+_OPENAI_TOOL_CALLS = pl.List(pl.Struct({"function": pl.Struct({"name": pl.String, "arguments": pl.String})}))
+_OPENAI_MESSAGE = pl.Struct({"role": pl.String, "content": pl.String, "tool_calls": _OPENAI_TOOL_CALLS})
 _OPENAI_REQUEST = pl.Struct({"messages": pl.List(_OPENAI_MESSAGE)})
 _OPENAI_RESPONSE = pl.Struct({"choices": pl.List(pl.Struct({"message": _OPENAI_MESSAGE}))})
 
@@ -219,15 +216,12 @@ def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = N
     that is not a readable trace becomes a rejection; the rest of the batch still parses. When a
     trace_id occurs twice the newest export (later landing_key, then line) wins.
     """
-    now = (ingested_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    frame = (
-        lines.select(
-            pl.col("landing_key").cast(pl.String),
-            pl.col("line_number").cast(pl.Int64),
-            pl.col("raw").cast(pl.String),
-        )
-        .with_row_index("_row")
-    )
+    now = (ingested_at or datetime.now(UTC)).astimezone(UTC)
+    frame = lines.select(
+        pl.col("landing_key").cast(pl.String),
+        pl.col("line_number").cast(pl.Int64),
+        pl.col("raw").cast(pl.String),
+    ).with_row_index("_row")
     decoded, reasons = _decode_batch(frame)
     checked = _check(decoded)
     rejected_rows = pl.concat(
@@ -277,7 +271,9 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     blank = frame["raw"].is_null() | (frame["raw"].str.strip_chars() == "")
     empty = frame.filter(blank).select(
         "_row",
-        pl.format("line {} is empty: expected one MLflow trace as a JSON object", "line_number").alias("_reason"),
+        pl.format("line {} is empty: expected one MLflow trace as a JSON object", "line_number").alias(
+            "_reason"
+        ),
     )
     reasons: list[tuple[int, str]] = []
     work = frame.filter(~blank).select("_row", "line_number", pl.col("raw").alias("_raw_text"), "landing_key")
@@ -303,9 +299,7 @@ def _decode_batch(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         fixed = work[repaired_at].with_columns(repaired.alias("_t"), info_text)
         fixed = fixed.filter(~pl.int_range(pl.len()).is_in(still))
         decoded = (
-            pl.concat([decoded.filter(~pl.int_range(pl.len()).is_in(failed)), fixed])
-            .sort("_row")
-            .rechunk()
+            pl.concat([decoded.filter(~pl.int_range(pl.len()).is_in(failed)), fixed]).sort("_row").rechunk()
         )
     reason_frame = pl.DataFrame(reasons, schema={"_row": pl.UInt32, "_reason": pl.String}, orient="row")
     return decoded, pl.concat([empty, reason_frame])
@@ -387,15 +381,14 @@ def _json_kind(value: object) -> str:
 
 
 def _parse_time(text: pl.Expr) -> pl.Expr:
-    """RFC 3339 text or epoch milliseconds -> UTC datetime (null when unreadable)."""
+    """RFC 3339 text or epoch milliseconds -> UTC datetime (null when unreadable or out of range)."""
     stripped = text.str.strip_chars()
+    millis = stripped.cast(pl.Int64, strict=False)
     return (
         pl.when(stripped.str.contains(r"^\d+$"))
-        .then(stripped.cast(pl.Int64, strict=False).cast(pl.Datetime("ms", "UTC")).cast(UTC_TIME))
+        .then(pl.when(millis <= _LATEST_MILLIS).then(millis).cast(pl.Datetime("ms", "UTC")).cast(UTC_TIME))
         .otherwise(
-            stripped.str.to_datetime(
-                "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC"
-            )
+            stripped.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC")
         )
     )
 
@@ -418,7 +411,7 @@ def _check(work: pl.DataFrame) -> pl.DataFrame:
         .then(
             pl.format(
                 "line {} is not an MLflow trace: the 'info' object is missing "
-                "(expected {{\"info\": {{\"trace_id\": ...}}, \"data\": {{\"spans\": [...]}}}})",
+                '(expected {{"info": {{"trace_id": ...}}, "data": {{"spans": [...]}}}})',
                 line,
             )
         )
@@ -530,8 +523,8 @@ def _json_map(text: pl.Expr) -> pl.Expr:
 
 
 def _unquote(attribute: pl.Expr) -> pl.Expr:
-    """A JSON-encoded string attribute ("\\"RETRIEVER\\"") -> its text."""
-    return pl.when(attribute.str.starts_with('"')).then(attribute.str.json_decode(pl.String)).otherwise(attribute)
+    """A JSON-encoded name attribute ("\\"RETRIEVER\\"") -> its text (names carry no escapes)."""
+    return attribute.str.strip_prefix('"').str.strip_suffix('"')
 
 
 def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
@@ -549,7 +542,9 @@ def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
     return spans.select(
         "_row",
         "_pos",
-        pl.coalesce(s.struct.field("span_id"), s.struct.field("context").struct.field("span_id")).alias("span_id"),
+        pl.coalesce(s.struct.field("span_id"), s.struct.field("context").struct.field("span_id")).alias(
+            "span_id"
+        ),
         pl.when(parent == "").then(None).otherwise(parent).alias("parent_id"),
         s.struct.field("name").alias("name"),
         _unquote(attrs.struct.field(_SPAN_TYPE)).alias("span_type"),
@@ -659,12 +654,48 @@ def _retrieved_documents(spans: pl.DataFrame) -> pl.DataFrame:
 
 
 def _span_tool_calls(spans: pl.DataFrame) -> pl.DataFrame:
+    """One tool call per TOOL span: its name, inputs and outputs (JSON text)."""
     return spans.filter(pl.col("span_type") == "TOOL").select(
         "_row",
         pl.col("_pos").alias("_order"),
+        pl.struct(pl.col("name"), pl.col("inputs"), pl.col("outputs")).alias("call"),
+    )
+
+
+def _messages_one_by_one(request: pl.DataFrame) -> pl.DataFrame:
+    """OpenAI messages of requests the batch decoder refused, read message by message.
+
+    This is where content given as a list of parts ([{"type": "text", "text": ...}]) lands: the
+    text parts are joined with newlines.
+    """
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "m": _OPENAI_MESSAGE, "_part": pl.Int32})
+    if request.is_empty():
+        return empty
+    items = _array_items(
+        request.select("_row", pl.col("request").str.json_path_match("$.messages").alias("messages")),
+        "messages",
+    ).filter(pl.col("item").str.starts_with("{"))
+    if items.is_empty():
+        return empty
+    content = _scalar_or_json(pl.col("item"), "content")
+    items = items.with_columns(content.alias("content"))
+    parts, _ = _decode_lenient(items["content"].fill_null("null"), pl.List(pl.Struct({"text": pl.String})))
+    strings = items.select(
+        pl.when(pl.col("content").str.starts_with('"')).then("content").otherwise(pl.lit("null"))
+    ).to_series()
+    texts, _ = _decode_lenient(strings, pl.String)
+    calls, _ = _decode_lenient(items["item"], pl.Struct({"tool_calls": _OPENAI_TOOL_CALLS}))
+    return items.select(
+        "_row",
         pl.struct(
-            pl.col("name"), pl.col("inputs"), pl.col("outputs")
-        ).alias("call"),
+            pl.col("item").str.json_path_match("$.role").alias("role"),
+            pl.coalesce(
+                texts,
+                parts.list.eval(pl.element().struct.field("text")).list.drop_nulls().list.join("\n"),
+            ).alias("content"),
+            calls.struct.field("tool_calls").alias("tool_calls"),
+        ).alias("m"),
+        pl.lit(0, pl.Int32).alias("_part"),
     )
 
 
@@ -673,32 +704,40 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     request = rows.filter(
         pl.col("request").str.contains(r"^\s*\{") & pl.col("request").str.contains('"messages"', literal=True)
     )
-    decoded, _ = _decode_lenient(request["request"], _OPENAI_REQUEST)
+    decoded, failed = _decode_lenient(request["request"], _OPENAI_REQUEST)
     m = pl.col("m")
-    messages = (
-        request.select("_row", decoded.struct.field("messages").alias("m"))
-        .with_columns(pl.lit(0).alias("_part"))
-        .explode("m")
-        .filter(m.is_not_null())
+    messages = pl.concat(
+        [
+            request.select("_row", decoded.struct.field("messages").alias("m"))
+            .with_columns(pl.lit(0).alias("_part"))
+            .explode("m")
+            .filter(m.is_not_null()),
+            _messages_one_by_one(request[failed]),
+        ]
     )
     response = rows.filter(
-        pl.col("response").str.contains(r"^\s*\{") & pl.col("response").str.contains('"choices"', literal=True)
+        pl.col("response").str.contains(r"^\s*\{")
+        & pl.col("response").str.contains('"choices"', literal=True)
     )
     answers, _ = _decode_lenient(response["response"], _OPENAI_RESPONSE)
     answer = (
-        response.select("_row", answers.struct.field("choices").list.first().struct.field("message").alias("m"))
+        response.select(
+            "_row", answers.struct.field("choices").list.first().struct.field("message").alias("m")
+        )
         .filter(m.is_not_null())
         .with_columns(pl.lit(1).alias("_part"))
     )
-    plain = rows.filter(pl.col("response").str.contains(r'^\s*"')).select(
+    plain = rows.filter(pl.col("response").str.contains(r'^\s*"'))
+    plain_text, _ = _decode_lenient(plain["response"], pl.String)
+    plain = plain.select(
         "_row",
         pl.struct(
             pl.lit("assistant").alias("role"),
-            pl.col("response").str.json_decode(pl.String).alias("content"),
+            plain_text.alias("content"),
             pl.lit(None, _OPENAI_TOOL_CALLS).alias("tool_calls"),
         ).alias("m"),
         pl.lit(1).alias("_part"),
-    )
+    ).filter(m.struct.field("content").is_not_null())
     # Only traces whose request is OpenAI-style get chat messages; a plain answer joins those.
     answers_all = pl.concat([answer, plain]).join(messages.select("_row").unique(), on="_row", how="semi")
     all_messages = pl.concat([messages, answers_all]).with_columns(pl.int_range(pl.len()).alias("_n"))
@@ -706,9 +745,9 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         all_messages.sort("_row", "_part", "_n")
         .group_by("_row", maintain_order=True)
         .agg(
-            pl.struct(
-                m.struct.field("role").alias("role"), m.struct.field("content").alias("content")
-            ).alias("chat_messages")
+            pl.struct(m.struct.field("role").alias("role"), m.struct.field("content").alias("content")).alias(
+                "chat_messages"
+            )
         )
     )
     f = pl.col("f")
@@ -737,7 +776,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     data = pl.col("_t").struct.field("data")
     meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
     spans = _span_rows(good)
-    duration_seconds = info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
+    duration_seconds = (
+        info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
+    )
     state = pl.coalesce(info.struct.field("state"), info.struct.field("status")).str.replace(
         r"^(TRACE_STATE_|TRACE_STATUS_)", ""
     )
@@ -749,7 +790,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             "trace_id",
             info.struct.field("client_request_id").alias("client_request_id"),
             pl.coalesce(
-                info.struct.field("trace_location").struct.field("mlflow_experiment").struct.field("experiment_id"),
+                info.struct.field("trace_location")
+                .struct.field("mlflow_experiment")
+                .struct.field("experiment_id"),
                 info.struct.field("experiment_id"),
             ).alias("experiment_id"),
             "request_time",
@@ -757,7 +800,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             pl.coalesce(
                 info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
                 info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
-                (duration_seconds * 1000).round(0).cast(pl.Int64),
+                (duration_seconds * 1000).round(0).cast(pl.Int64, strict=False),
             ).alias("execution_duration_ms"),
             pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
             .then(pl.lit("STATE_UNSPECIFIED"))
@@ -786,7 +829,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             "landing_key",
         )
         .with_columns(
-            pl.coalesce("_request_preview", pl.col("request").str.slice(0, PREVIEW_CHARS)).alias("request_preview"),
+            pl.coalesce("_request_preview", pl.col("request").str.slice(0, PREVIEW_CHARS)).alias(
+                "request_preview"
+            ),
             pl.coalesce("_response_preview", pl.col("response").str.slice(0, PREVIEW_CHARS)).alias(
                 "response_preview"
             ),
@@ -841,65 +886,94 @@ def _scalar_or_json(holder: pl.Expr, key: str) -> pl.Expr:
     return pl.when(found.is_null()).then(pl.lit("null")).when(is_string).then(quoted).otherwise(found)
 
 
-def _submissions(good: pl.DataFrame) -> pl.DataFrame:
-    """Assessments embedded in `info.assessments`, as `mlflow-import` submission records."""
-    holders = good.filter(pl.col("_info_text").str.contains('"assessments"', literal=True)).select(
-        "trace_id", pl.col("_info_text").str.json_path_match("$.assessments").alias("a")
-    ).filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
-    if holders.is_empty():
-        return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
-    count, _ = _decode_lenient(holders["a"], pl.List(pl.Struct({"assessment_id": pl.String})))
-    widest = int(count.list.len().max() or 0)
-    items = (
-        holders.select(
-            "trace_id",
-            pl.concat_list([pl.col("a").str.json_path_match(f"$[{i}]") for i in range(widest)]).alias("item"),
+def _array_items(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """One row per element of the JSON array texts in `column` (as JSON text), with its position `_n`.
+
+    Positions are read with `json_path_match`, one column per position as far as the longest
+    array reaches, so the work stays vectorised.
+    """
+    positions: list[pl.Series] = []
+    while not positions or positions[-1].null_count() < frame.height:
+        positions.append(frame[column].str.json_path_match(f"$[{len(positions)}]"))
+    return (
+        frame.with_columns(
+            pl.concat_list(positions).alias("item"),
+            pl.int_ranges(0, len(positions)).alias("_n"),
         )
-        .explode("item")
+        .explode("item", "_n")
         .filter(pl.col("item").is_not_null())
     )
+
+
+def _submissions(good: pl.DataFrame) -> pl.DataFrame:
+    """Assessments embedded in `info.assessments`, as `mlflow-import` submission records."""
+    holders = (
+        good.filter(pl.col("_info_text").str.contains('"assessments"', literal=True))
+        .select("trace_id", pl.col("_info_text").str.json_path_match("$.assessments").alias("a"))
+        .filter(pl.col("a").str.starts_with("[") & (pl.col("a") != "[]"))
+    )
+    if holders.is_empty():
+        return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
+    items = _array_items(holders.select("trace_id", "a"), "a").filter(pl.col("item").str.starts_with("{"))
     raw, _ = _decode_lenient(items["item"], _RAW_ASSESSMENT)
     item = pl.col("item")
     feedback = item.str.json_path_match("$.feedback")
     expectation = item.str.json_path_match("$.expectation")
-    serialized = pl.col("_r").struct.field("expectation").struct.field("serialized_value").struct.field("value")
-    created_text = pl.coalesce(pl.col("_r").struct.field("create_time"), pl.col("_r").struct.field("create_time_ms"))
+    serialized = (
+        pl.col("_r").struct.field("expectation").struct.field("serialized_value").struct.field("value")
+    )
+    created_text = pl.coalesce(
+        pl.col("_r").struct.field("create_time"), pl.col("_r").struct.field("create_time_ms")
+    )
     created = (
         pl.when(created_text.str.contains(r"^\d+$"))
         .then(_parse_time(created_text).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
         .otherwise(created_text)
     )
     r = pl.col("_r")
-    frame = items.with_columns(raw.alias("_r")).select(
-        r.struct.field("assessment_id").alias("submission_id"),
-        pl.lit("create").alias("action"),
-        r.struct.field("assessment_id").alias("assessment_id"),
-        pl.coalesce(r.struct.field("trace_id"), pl.col("trace_id")).alias("trace_id"),
-        pl.lit(None, pl.String).alias("client_request_id"),
-        r.struct.field("span_id").alias("span_id"),
-        pl.lit(None, pl.String).alias("session"),
-        pl.coalesce(r.struct.field("assessment_name"), r.struct.field("name")).alias("name"),
-        pl.when(expectation.is_not_null()).then(pl.lit("expectation")).otherwise(pl.lit("feedback")).alias("kind"),
-        pl.when(serialized.is_not_null())
-        .then(serialized)
-        .when(expectation.is_not_null())
-        .then(_scalar_or_json(expectation, "value"))
-        .otherwise(_scalar_or_json(feedback, "value"))
-        .alias("value"),
-        r.struct.field("rationale").alias("rationale"),
-        pl.struct(
-            r.struct.field("source").struct.field("source_type").str.to_uppercase().fill_null("HUMAN").alias("source_type"),
-            r.struct.field("source").struct.field("source_id").fill_null("default").alias("source_id"),
-        ).alias("source"),
-        _json_map(item.str.json_path_match("$.metadata")).alias("metadata"),
-        r.struct.field("overrides").alias("overrides"),
-        created.alias("created_at"),
-        pl.lit("mlflow-import").alias("origin"),
-    ).filter(pl.col("submission_id").is_not_null())
+    frame = (
+        items.with_columns(raw.alias("_r"))
+        .select(
+            r.struct.field("assessment_id").alias("submission_id"),
+            pl.lit("create").alias("action"),
+            r.struct.field("assessment_id").alias("assessment_id"),
+            pl.coalesce(r.struct.field("trace_id"), pl.col("trace_id")).alias("trace_id"),
+            pl.lit(None, pl.String).alias("client_request_id"),
+            r.struct.field("span_id").alias("span_id"),
+            pl.lit(None, pl.String).alias("session"),
+            pl.coalesce(r.struct.field("assessment_name"), r.struct.field("name")).alias("name"),
+            pl.when(expectation.is_not_null())
+            .then(pl.lit("expectation"))
+            .otherwise(pl.lit("feedback"))
+            .alias("kind"),
+            pl.when(serialized.is_not_null())
+            .then(serialized)
+            .when(expectation.is_not_null())
+            .then(_scalar_or_json(expectation, "value"))
+            .otherwise(_scalar_or_json(feedback, "value"))
+            .alias("value"),
+            r.struct.field("rationale").alias("rationale"),
+            pl.struct(
+                r.struct.field("source")
+                .struct.field("source_type")
+                .str.to_uppercase()
+                .fill_null("HUMAN")
+                .alias("source_type"),
+                r.struct.field("source").struct.field("source_id").fill_null("default").alias("source_id"),
+            ).alias("source"),
+            _json_map(item.str.json_path_match("$.metadata")).alias("metadata"),
+            r.struct.field("overrides").alias("overrides"),
+            created.alias("created_at"),
+            pl.lit("mlflow-import").alias("origin"),
+        )
+        .filter(pl.col("submission_id").is_not_null())
+    )
     record = _json_object(
         {name: pl.col(name) for name in SUBMISSIONS_SCHEMA.names() if name != "submission"},
         embedded=frozenset({"value", "metadata"}),
     )
-    return frame.with_columns(record.alias("submission")).unique(
-        "submission_id", keep="last", maintain_order=True
-    ).select([pl.col(n).cast(t) for n, t in SUBMISSIONS_SCHEMA.items()])
+    return (
+        frame.with_columns(record.alias("submission"))
+        .unique("submission_id", keep="last", maintain_order=True)
+        .select([pl.col(n).cast(t) for n, t in SUBMISSIONS_SCHEMA.items()])
+    )

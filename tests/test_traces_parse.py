@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +20,7 @@ from feedback_pipeline.traces import (
 FIXTURES = Path(__file__).parent / "fixtures"
 JSONL = FIXTURES / "traces.jsonl"
 PRETTY = sorted(FIXTURES.glob("trace_*.json"))
-NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 
 def batch(raws: list[str], landing_key: str = "traces/2026-11-22/07/0001-abcdef.jsonl") -> pl.DataFrame:
@@ -76,7 +76,7 @@ def test_fixture_trace_columns_match_the_export(fixture_parse):
     assert row["trace_id"] == info["trace_id"]
     assert row["client_request_id"] == info["client_request_id"]
     assert row["experiment_id"] == "1"
-    assert row["request_time"] == datetime(2026, 11, 22, 5, 59, 14, 4000, tzinfo=timezone.utc)
+    assert row["request_time"] == datetime(2026, 11, 22, 5, 59, 14, 4000, tzinfo=UTC)
     assert row["request_date"] == date(2026, 11, 22)
     assert row["execution_duration_ms"] == info["execution_duration_ms"]
     assert row["state"] == "OK"
@@ -112,8 +112,16 @@ def test_fixture_typed_columns(fixture_parse):
     spans = json.loads(row["spans"])
     assert [s["name"] for s in spans] == ["request", "my_app", "retrieve_docs", "lookup_account", "fake_llm"]
     assert set(spans[0]) == {
-        "span_id", "parent_id", "name", "span_type", "start_time_ns", "end_time_ns",
-        "status", "inputs", "outputs", "attributes",
+        "span_id",
+        "parent_id",
+        "name",
+        "span_type",
+        "start_time_ns",
+        "end_time_ns",
+        "status",
+        "inputs",
+        "outputs",
+        "attributes",
     }
     assert spans[0]["parent_id"] is None and spans[1]["parent_id"] == spans[0]["span_id"]
     assert spans[2]["span_type"] == "RETRIEVER" and spans[2]["status"] == "OK"
@@ -139,7 +147,11 @@ def test_pretty_files_parse_like_their_jsonl_line(fixture_parse):
     assert pretty.traces.height == len(PRETTY) == 5
     by_id = {r["trace_id"]: r for r in fixture_parse.traces.iter_rows(named=True)}
     for row in pretty.traces.iter_rows(named=True):
-        original = json.loads(PRETTY[[json.loads(p.read_text())["info"]["trace_id"] for p in PRETTY].index(row["trace_id"])].read_text())
+        original = json.loads(
+            PRETTY[
+                [json.loads(p.read_text())["info"]["trace_id"] for p in PRETTY].index(row["trace_id"])
+            ].read_text()
+        )
         assert row["span_count"] == len(original["data"]["spans"])
         if row["trace_id"] in by_id:
             assert row["content_hash"] == by_id[row["trace_id"]]["content_hash"]
@@ -187,7 +199,7 @@ def test_mlflow_35_layout_hex_ids_and_plain_status():
     row = parse_one(layout("mlflow35"))
     assert row["trace_id"] == "tr-0c1d2e3f405162738495a6b7c8d9eaf0"
     assert row["user_id"] == "ola"
-    assert row["request_time"] == datetime(2026, 11, 23, 13, 0, 0, 250000, tzinfo=timezone.utc)
+    assert row["request_time"] == datetime(2026, 11, 23, 13, 0, 0, 250000, tzinfo=UTC)
     assert [m["role"] for m in row["chat_messages"]] == ["user", "assistant", "tool", "assistant"]
     assert row["chat_messages"][-1] == {"role": "assistant", "content": "It is 4 °C in Oslo."}
     # the TOOL span, then the OpenAI tool call from the request's messages
@@ -206,7 +218,7 @@ def test_mlflow_34_layout_protobuf_dicts():
     row = parse_one(layout("mlflow34"))
     assert row["trace_id"] == "tr-9a8b7c6d5e4f30211203f4e5d6c7b8a9"
     assert row["execution_duration_ms"] == 81  # from "0.081s"
-    assert row["request_time"] == datetime(2026, 11, 23, 15, 46, 40, 123, tzinfo=timezone.utc)
+    assert row["request_time"] == datetime(2026, 11, 23, 15, 46, 40, 123, tzinfo=UTC)
     assert row["client_request_id"] == "batch-77"
     assert json.loads(row["request"]) == {"text": "Quarterly revenue rose 8% in Q3."}  # root parent is ""
     assert json.loads(row["response"]) == "Revenue up 8%."
@@ -220,7 +232,7 @@ def test_mlflow_2_layout_request_id_and_context_spans():
     row = parse_one(layout("mlflow2"))
     assert row["trace_id"] == "7d3f9c2b1a0e4d5c8b7a6f5e4d3c2b1a"
     assert row["experiment_id"] == "0"
-    assert row["request_time"] == datetime(2024, 6, 10, 6, 13, 20, tzinfo=timezone.utc)
+    assert row["request_time"] == datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)
     assert row["request_date"] == date(2024, 6, 10)
     assert row["execution_duration_ms"] == 230
     assert row["state"] == "OK"
@@ -231,7 +243,11 @@ def test_mlflow_2_layout_request_id_and_context_spans():
     assert json.loads(row["tags"])["mlflow.traceName"] == "rag_chain"
     assert json.loads(row["trace_metadata"])["mlflow.trace_schema.version"] == "2"
     assert row["retrieved_documents"] == [
-        {"id": None, "page_content": "Delta Lake is an open-source storage framework.", "doc_uri": "https://delta.io"},
+        {
+            "id": None,
+            "page_content": "Delta Lake is an open-source storage framework.",
+            "doc_uri": "https://delta.io",
+        },
         {"id": "d-2", "page_content": "It adds ACID transactions to Parquet.", "doc_uri": None},
     ]
     spans = json.loads(row["spans"])
@@ -266,7 +282,9 @@ def test_plain_string_answer_joins_openai_messages():
 
 def test_retriever_returning_plain_strings():
     document = layout("mlflow36")
-    document["data"]["spans"][1]["attributes"]["mlflow.spanOutputs"] = json.dumps(["first chunk", "second chunk"])
+    document["data"]["spans"][1]["attributes"]["mlflow.spanOutputs"] = json.dumps(
+        ["first chunk", "second chunk"]
+    )
     row = parse_one(document)
     assert [d["page_content"] for d in row["retrieved_documents"]] == ["first chunk", "second chunk"]
 
@@ -380,23 +398,43 @@ def test_duplicate_trace_id_keeps_the_newest_export():
 def test_embedded_assessments_become_submissions(fixture_parse):
     submissions = fixture_parse.submissions
     assert submissions.schema == SUBMISSIONS_SCHEMA
-    embedded = [
-        a for line in fixture_lines() for a in json.loads(line)["info"].get("assessments", [])
-    ]
+    embedded = [a for line in fixture_lines() for a in json.loads(line)["info"].get("assessments", [])]
     assert submissions.height == len(embedded) == 213
     assert (submissions["submission_id"] == submissions["assessment_id"]).all()
     assert set(submissions["origin"]) == {"mlflow-import"}
-    counts = dict(submissions.group_by("name", "kind").len().select(pl.concat_str("name", "kind", separator="/"), "len").iter_rows())
-    assert counts == {"summary_quality/feedback": 97, "relevance/feedback": 59, "expected_summary/expectation": 57}
+    counts = dict(
+        submissions.group_by("name", "kind")
+        .len()
+        .select(pl.concat_str("name", "kind", separator="/"), "len")
+        .iter_rows()
+    )
+    assert counts == {
+        "summary_quality/feedback": 97,
+        "relevance/feedback": 59,
+        "expected_summary/expectation": 57,
+    }
 
     by_id = {a["assessment_id"]: a for a in embedded}
     for record in submissions["submission"].to_list():
         submission = json.loads(record)
         original = by_id[submission["submission_id"]]
         assert list(submission) == [
-            "submission_id", "action", "assessment_id", "trace_id", "client_request_id", "span_id",
-            "session", "name", "kind", "value", "rationale", "source", "metadata", "overrides",
-            "created_at", "origin",
+            "submission_id",
+            "action",
+            "assessment_id",
+            "trace_id",
+            "client_request_id",
+            "span_id",
+            "session",
+            "name",
+            "kind",
+            "value",
+            "rationale",
+            "source",
+            "metadata",
+            "overrides",
+            "created_at",
+            "origin",
         ]
         payload = original.get("feedback") or original.get("expectation")
         assert submission["value"] == payload["value"]
@@ -416,7 +454,9 @@ def test_assessment_value_types_survive(fixture_parse):
 
 
 def test_protobuf_assessments_serialized_values_and_lookalike_strings():
-    parsed = parse_mlflow_traces(batch([json.dumps(layout("mlflow34")), json.dumps(layout("mlflow36"))]), ingested_at=NOW)
+    parsed = parse_mlflow_traces(
+        batch([json.dumps(layout("mlflow34")), json.dumps(layout("mlflow36"))]), ingested_at=NOW
+    )
     records = {json.loads(s)["name"]: json.loads(s) for s in parsed.submissions["submission"]}
     assert records["expected_facts"]["kind"] == "expectation"
     assert records["expected_facts"]["value"] == ["revenue rose 8%", "Q3"]
@@ -431,8 +471,13 @@ def test_protobuf_assessments_serialized_values_and_lookalike_strings():
 def test_rejected_lines_contribute_no_submissions():
     line = json.loads(fixture_lines()[0])
     line["info"]["assessments"] = [
-        {"assessment_id": "a-x", "assessment_name": "q", "source": {"source_type": "HUMAN", "source_id": "a"},
-         "create_time": "2026-11-22T00:00:00Z", "feedback": {"value": 1}}
+        {
+            "assessment_id": "a-x",
+            "assessment_name": "q",
+            "source": {"source_type": "HUMAN", "source_id": "a"},
+            "create_time": "2026-11-22T00:00:00Z",
+            "feedback": {"value": 1},
+        }
     ]
     line["info"]["request_time"] = "not a time"
     parsed = parse_mlflow_traces(batch([json.dumps(line)]), ingested_at=NOW)
@@ -474,3 +519,68 @@ def test_structured_assessment_values_and_overrides():
     assert records["a-expect"]["kind"] == "expectation"
     assert records["a-expect"]["value"] == {"facts": ["a", "b"]}
     assert records["a-override"]["overrides"] == "a-dict"
+
+
+def test_openai_content_given_as_parts():
+    document = layout("mlflow35")
+    request = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                    {"type": "text", "text": "And where?"},
+                ],
+            },
+        ]
+    }
+    document["data"]["spans"][0]["attributes"]["mlflow.spanInputs"] = json.dumps(request)
+    document["data"]["spans"] = document["data"]["spans"][:1]
+    row = parse_one(document)
+    assert row["chat_messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is this?\nAnd where?"},
+        {"role": "assistant", "content": "It is 4 °C in Oslo."},
+    ]
+
+
+def test_odd_values_never_fail_the_batch():
+    base = json.loads(fixture_lines()[0])
+
+    def variant(i: int, change) -> str:
+        document = json.loads(json.dumps(base))
+        document["info"]["trace_id"] = f"tr-odd{i}"
+        change(document)
+        return json.dumps(document)
+
+    def attribute(span: int, key: str, value: str):
+        return lambda d: d["data"]["spans"][span]["attributes"].__setitem__(key, value)
+
+    changes = [
+        attribute(2, "mlflow.spanType", "RETRIEVER"),  # not JSON-encoded
+        attribute(2, "mlflow.spanOutputs", "[{not json"),
+        attribute(2, "mlflow.spanOutputs", '[{"page_content": {"nested": 1}}]'),
+        attribute(0, "mlflow.spanOutputs", '"unterminated'),
+        attribute(0, "mlflow.spanInputs", '{"messages": oops'),
+        lambda d: d["info"].update(execution_duration_ms=None, execution_duration="1e400s"),
+        lambda d: d["info"].update(request_time=99999999999999999999),
+        lambda d: d["data"]["spans"].append(None),
+        lambda d: d["info"].update(tags=[1, 2]),
+        lambda d: d["info"].update(assessments=[1, "x", {"assessment_id": 5, "feedback": 3}]),
+        lambda d: d["data"]["spans"][0].update(attributes=[1]),
+    ]
+    parsed = parse_mlflow_traces(batch([variant(i, c) for i, c in enumerate(changes)]), ingested_at=NOW)
+    rejected = dict(zip(parsed.rejections["line_number"], parsed.rejections["reason"], strict=True))
+    assert sorted(rejected) == [7, 11]
+    assert "is not a valid time" in rejected[7]
+    assert "data.spans[0].attributes must be a JSON object, got an array" in rejected[11]
+    assert parsed.traces.height == 9
+    rows = {r["trace_id"]: r for r in parsed.traces.iter_rows(named=True)}
+    assert rows["tr-odd0"]["retrieved_documents"][0]["id"] == "doc_319"
+    assert rows["tr-odd1"]["retrieved_documents"] == []
+    assert rows["tr-odd5"]["execution_duration_ms"] is None
+    assert rows["tr-odd8"]["tags"] == "{}"
+    for row in rows.values():
+        assert isinstance(json.loads(row["spans"]), list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from feedback_pipeline.cli import demo, pipeline, review_app, traces
+from feedback_pipeline.cli import demo, labeling, pipeline, review_app, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,6 +14,8 @@ def main() -> None:
 
 
 main.add_command(traces.traces)
+main.add_command(labeling.apply)
+main.add_command(labeling.sessions_group)
 main.add_command(pipeline.run)
 main.add_command(pipeline.status)
 main.add_command(demo.demo)

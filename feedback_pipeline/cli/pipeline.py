@@ -11,7 +11,7 @@ import click
 
 from feedback_pipeline.home import FeedbackHome
 
-STAGES = ("sensors.traces",)
+STAGES = ("sensors.traces", "sensors.labeling")
 MAX_ROUNDS = 10_000
 
 

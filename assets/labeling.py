@@ -1,0 +1,86 @@
+"""Labeling assets: the `label_schemas` and `labeling_sessions` tables folded from definition events,
+and `session_items`, one dynamic partition per labeling session (keyed by `labeling_session_id`)."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.resources import LakeResource, LandingResource
+from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline.lake import Lake
+
+labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sessions")
+
+
+@dg.asset(group_name="labeling", kinds={"delta", "polars"})
+def label_schemas(lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
+    """Every version of every label schema (one row per name and version; deletes are soft)."""
+    table = schemas.fold_label_schemas(definition_events.read_events(landing.landing()))
+    result = lake.lake().merge(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
+    return dg.MaterializeResult(
+        metadata={
+            "versions": table.height,
+            "current_schemas": schemas.current_schemas(table).height,
+            "rows_written": result.rows_written,
+            "delta_version": result.version,
+        }
+    )
+
+
+@dg.asset(group_name="labeling", kinds={"delta", "polars"})
+def labeling_sessions(lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
+    """Every labeling session as currently defined (deleted ones flagged)."""
+    table = sessions.fold_labeling_sessions(definition_events.read_events(landing.landing()))
+    result = lake.lake().merge(sessions.TABLE, table, on=["labeling_session_id"], change_column="content_hash")
+    return dg.MaterializeResult(
+        metadata={
+            "sessions": table.height,
+            "live_sessions": sessions.live_sessions(table).height,
+            "rows_written": result.rows_written,
+            "delta_version": result.version,
+        }
+    )
+
+
+def existing_items(lake_handle: Lake, labeling_session_id: str) -> pl.DataFrame:
+    """The items a session already has (empty before its first snapshot)."""
+    scan = lake_handle.scan(sessions.ITEMS_TABLE)
+    if scan is None:
+        return sessions.empty_items()
+    return scan.filter(pl.col("session_id") == labeling_session_id).collect()
+
+
+@dg.asset(
+    group_name="labeling",
+    kinds={"delta", "polars"},
+    partitions_def=labeling_session_partitions,
+    deps=[labeling_sessions, dg.AssetDep("traces", partition_mapping=dg.AllPartitionMapping())],
+)
+def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
+    """Immutable copies of a session's traces: new matches are appended, existing items never change."""
+    handle = lake.lake()
+    session_id = context.partition_key
+    existing = existing_items(handle, session_id)
+    snapshot = sessions.refresh_session(
+        session_id, definition_events.read_events(landing.landing()), handle.scan("traces"), existing
+    )
+    if snapshot is None:
+        return dg.MaterializeResult(
+            metadata={"session_deleted_or_unknown": True, "items": existing.height, "delta_version": handle.version(sessions.ITEMS_TABLE)}
+        )
+    result = handle.merge(sessions.ITEMS_TABLE, snapshot.items, on=["session_id", "item_id"], update=False)
+    return dg.MaterializeResult(
+        metadata={
+            "items": existing.height + result.rows_inserted,
+            "items_added": result.rows_inserted,
+            "missing_trace_ids": len(snapshot.missing_trace_ids),
+            "missing_trace_ids_sample": dg.MetadataValue.json(snapshot.missing_trace_ids[:20]),
+            "delta_version": result.version,
+        }
+    )
+
+
+labeling_definitions_job = dg.define_asset_job("labeling_definitions_job", selection=[label_schemas, labeling_sessions])
+session_items_job = dg.define_asset_job(
+    "session_items_job", selection=[session_items], partitions_def=labeling_session_partitions
+)

@@ -1,0 +1,388 @@
+"""Label schemas: the questions experts answer, under MLflow's names.
+
+A schema's `name` is the assessment name its answers are written under. Every change of a schema
+makes a new version (one row per (name, version) in the `label_schemas` table); an assessment
+records the version it answered, so a later change or a (soft) delete never re-interprets a label.
+
+The SDK writes definition events to the landing zone and reads the state back by folding them with
+`fold_label_schemas`, the same function the `label_schemas` asset uses to write the Delta table.
+Built-in schemas (`expected_facts`, `expected_response`, `guidelines`) exist from the start and can
+be overwritten like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from feedback_pipeline import definition_events
+from feedback_pipeline.home import FeedbackHome
+
+TYPES = ("feedback", "expectation")
+MAX_NAME = 250
+MAX_INSTRUCTION = 1000
+MAX_OPTIONS = 10
+MAX_OPTION_CHARS = 64
+
+EXPECTED_FACTS = "expected_facts"
+EXPECTED_RESPONSE = "expected_response"
+GUIDELINES = "guidelines"
+
+TABLE = "label_schemas"
+TABLE_SCHEMA = pl.Schema(
+    {
+        "name": pl.String,
+        "version": pl.Int64,
+        "schema_id": pl.String,
+        "type": pl.String,
+        "title": pl.String,
+        "instruction": pl.String,
+        "enable_comment": pl.Boolean,
+        "input_type": pl.String,
+        "input": pl.String,
+        "deleted": pl.Boolean,
+        "created_at": definition_events.UTC_TIME,
+        "updated_at": definition_events.UTC_TIME,
+        "landing_key": pl.String,
+        "content_hash": pl.String,
+    }
+)
+
+
+def _options(field: str, options: object) -> list[str]:
+    if isinstance(options, str) or not isinstance(options, list | tuple):
+        raise ValueError(f"{field} is {options!r}: expected a list of 1 to {MAX_OPTIONS} strings")
+    if not 1 <= len(options) <= MAX_OPTIONS:
+        raise ValueError(f"{field} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
+    for option in options:
+        if not isinstance(option, str) or not option.strip() or len(option) > MAX_OPTION_CHARS:
+            raise ValueError(f"{field} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
+    duplicates = sorted({o for o in options if list(options).count(o) > 1})
+    if duplicates:
+        raise ValueError(f"{field} repeats {duplicates}: expected distinct options")
+    return list(options)
+
+
+def _limit(field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{field} is {value!r}: expected a positive whole number or None")
+    return value
+
+
+def _bound(field: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{field} is {value!r}: expected a finite number or None")
+    return value
+
+
+def _label(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_OPTION_CHARS:
+        raise ValueError(f"{field} is {value!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class InputCategorical:
+    """Pick one of a few options."""
+
+    options: list[str]
+    input_type = "categorical"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", _options("InputCategorical.options", self.options))
+
+    def parameters(self) -> dict:
+        return {"options": self.options}
+
+
+@dataclass(frozen=True)
+class InputCategoricalList:
+    """Pick any number of a few options."""
+
+    options: list[str]
+    input_type = "categorical_list"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", _options("InputCategoricalList.options", self.options))
+
+    def parameters(self) -> dict:
+        return {"options": self.options}
+
+
+@dataclass(frozen=True)
+class InputNumeric:
+    """A number, optionally bounded."""
+
+    min_value: float | None = None
+    max_value: float | None = None
+    input_type = "numeric"
+
+    def __post_init__(self) -> None:
+        low = _bound("InputNumeric.min_value", self.min_value)
+        high = _bound("InputNumeric.max_value", self.max_value)
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"InputNumeric.min_value {low!r} is above max_value {high!r}: expected min_value <= max_value")
+
+    def parameters(self) -> dict:
+        return {"min_value": self.min_value, "max_value": self.max_value}
+
+
+@dataclass(frozen=True)
+class InputText:
+    """Free text, optionally limited in length."""
+
+    max_length: int | None = None
+    input_type = "text"
+
+    def __post_init__(self) -> None:
+        _limit("InputText.max_length", self.max_length)
+
+    def parameters(self) -> dict:
+        return {"max_length": self.max_length}
+
+
+@dataclass(frozen=True)
+class InputTextList:
+    """A list of short texts (facts, guidelines)."""
+
+    max_length_each: int | None = None
+    max_count: int | None = None
+    input_type = "text_list"
+
+    def __post_init__(self) -> None:
+        _limit("InputTextList.max_length_each", self.max_length_each)
+        _limit("InputTextList.max_count", self.max_count)
+
+    def parameters(self) -> dict:
+        return {"max_length_each": self.max_length_each, "max_count": self.max_count}
+
+
+@dataclass(frozen=True)
+class InputPassFail:
+    """A pass/fail judgement; the value is a bool, shown with these labels."""
+
+    positive_label: str = "Pass"
+    negative_label: str = "Fail"
+    input_type = "pass_fail"
+
+    def __post_init__(self) -> None:
+        _label("InputPassFail.positive_label", self.positive_label)
+        _label("InputPassFail.negative_label", self.negative_label)
+        if self.positive_label == self.negative_label:
+            raise ValueError(f"InputPassFail labels are both {self.positive_label!r}: expected two different labels")
+
+    def parameters(self) -> dict:
+        return {"positive_label": self.positive_label, "negative_label": self.negative_label}
+
+
+Input = InputCategorical | InputCategoricalList | InputNumeric | InputText | InputTextList | InputPassFail
+INPUT_CLASSES: dict[str, type] = {
+    cls.input_type: cls for cls in (InputCategorical, InputCategoricalList, InputNumeric, InputText, InputTextList, InputPassFail)
+}
+
+
+def input_from_parameters(input_type: str, parameters: dict) -> Input:
+    """Rebuild an input from its type and parameters (as stored in the table or written in a file)."""
+    cls = INPUT_CLASSES.get(input_type)
+    if cls is None:
+        raise ValueError(f"input type {input_type!r}: expected one of {', '.join(INPUT_CLASSES)}")
+    fields = set(cls.__dataclass_fields__)
+    unknown = sorted(set(parameters) - fields)
+    if unknown:
+        raise ValueError(f"input parameters {unknown} for {input_type!r}: expected only {sorted(fields)}")
+    return cls(**parameters)
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """One version of a label schema."""
+
+    name: str
+    type: str
+    title: str
+    input: Input
+    instruction: str | None = None
+    enable_comment: bool = False
+    schema_id: str | None = None
+    version: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def validate_definition(name: object, type: object, title: object, input: object, instruction: object, enable_comment: object) -> None:
+    """Raise ValueError naming the field, the value and what was expected."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise ValueError(f"name is {name!r}: expected a non-empty string of at most {MAX_NAME} characters")
+    if type not in TYPES:
+        raise ValueError(f"type is {type!r}: expected 'feedback' or 'expectation'")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"title is {title!r}: expected a non-empty string")
+    if not isinstance(input, tuple(INPUT_CLASSES.values())):
+        raise ValueError(f"input is {input!r}: expected one of {', '.join(c.__name__ for c in INPUT_CLASSES.values())}")
+    if instruction is not None and (not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION):
+        raise ValueError(f"instruction is {str(instruction)[:80]!r}: expected a string of at most {MAX_INSTRUCTION} characters")
+    if not isinstance(enable_comment, bool):
+        raise ValueError(f"enable_comment is {enable_comment!r}: expected true or false")
+
+
+def put_event(schema: LabelSchema) -> dict:
+    """The definition event that makes `schema` the current version of its name."""
+    return {
+        "event": "label_schema.put",
+        "at": definition_events.now_iso(),
+        "name": schema.name,
+        "schema_id": schema.schema_id or f"ls-{uuid.uuid4().hex[:16]}",
+        "type": schema.type,
+        "title": schema.title,
+        "instruction": schema.instruction,
+        "enable_comment": schema.enable_comment,
+        "input_type": schema.input.input_type,
+        "input": json.dumps(schema.input.parameters(), sort_keys=True),
+    }
+
+
+BUILT_INS = (
+    LabelSchema(EXPECTED_FACTS, "expectation", "Expected facts", InputTextList(), "List the facts a correct answer states.", False, "ls-expected-facts"),
+    LabelSchema(EXPECTED_RESPONSE, "expectation", "Expected response", InputText(), "Write the response the application should give.", False, "ls-expected-response"),
+    LabelSchema(GUIDELINES, "expectation", "Guidelines", InputTextList(), "List the guidelines a good answer follows.", False, "ls-guidelines"),
+)
+BUILT_IN_TIME = "2026-01-01T00:00:00Z"
+
+
+def built_in_events() -> pl.DataFrame:
+    """The built-in schemas as events that sort before anything landed."""
+    rows = [{**put_event(s), "at": BUILT_IN_TIME} for s in BUILT_INS]
+    frame = definition_events.events_frame([("builtin", "\n".join(json.dumps(r) for r in rows).encode())])
+    return frame
+
+
+CONTENT = ["type", "title", "instruction", "enable_comment", "input_type", "input"]
+
+
+def fold_label_schemas(events: pl.DataFrame) -> pl.DataFrame:
+    """Every version of every schema from definition events (built-ins first), one row per (name, version).
+
+    A put whose content differs from the name's previous put, or follows a delete, opens a new
+    version; a delete marks the version current at that moment as deleted.
+    """
+    frame = pl.concat([built_in_events(), events], how="vertical").filter(
+        pl.col("event").is_in(["label_schema.put", "label_schema.delete"])
+    )
+    put = pl.col("event") == "label_schema.put"
+    content = pl.when(put).then(pl.struct(CONTENT).hash(seed=0))
+    frame = frame.with_row_index("seq").with_columns(content=content)
+    previous_event = pl.col("event").shift(1).over("name", order_by="seq")
+    previous_content = pl.col("content").shift(1).over("name", order_by="seq")
+    opens = put & (previous_event.is_null() | (previous_event != "label_schema.put") | (previous_content != pl.col("content")))
+    frame = frame.with_columns(version=opens.cast(pl.Int64).cum_sum().over("name", order_by="seq"))
+    frame = frame.filter(pl.col("version") >= 1)
+    first_put = pl.col("seq") == pl.col("seq").min().over("name", "version")
+    puts = frame.filter(first_put).select("name", "version", "schema_id", *CONTENT)
+    summary = frame.group_by("name", "version").agg(
+        deleted=(pl.col("event") == "label_schema.delete").any(),
+        updated_at=pl.col("at").max(),
+        landing_key=pl.col("landing_key").max(),
+    )
+    created = frame.group_by("name").agg(created_at=pl.col("at").min(), first_id=pl.col("schema_id").drop_nulls().first())
+    table = (
+        puts.join(summary, on=["name", "version"]).join(created, on="name")
+        .with_columns(schema_id=pl.col("first_id"))
+        .with_columns(content_hash=pl.struct([c for c in TABLE_SCHEMA.names() if c != "content_hash"]).hash(seed=0).cast(pl.String))
+    )
+    return table.select(TABLE_SCHEMA.names()).sort("name", "version")
+
+
+def current_schemas(frame: pl.DataFrame) -> pl.DataFrame:
+    """The latest version of each name that is not deleted."""
+    latest = frame.filter(pl.col("version") == pl.col("version").max().over("name"))
+    return latest.filter(~pl.col("deleted")).sort("name")
+
+
+def schema_from_row(row: dict) -> LabelSchema:
+    return LabelSchema(
+        name=row["name"],
+        type=row["type"],
+        title=row["title"],
+        input=input_from_parameters(row["input_type"], json.loads(row["input"])),
+        instruction=row["instruction"],
+        enable_comment=bool(row["enable_comment"]),
+        schema_id=row["schema_id"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def same_definition(a: LabelSchema, b: LabelSchema) -> bool:
+    """True when two schemas ask the same question the same way (ids and times aside)."""
+    return (a.type, a.title, a.instruction, a.enable_comment, a.input.input_type, a.input.parameters()) == (
+        b.type, b.title, b.instruction, b.enable_comment, b.input.input_type, b.input.parameters()
+    )
+
+
+def _home(home: FeedbackHome | None) -> FeedbackHome:
+    return home or FeedbackHome.from_env()
+
+
+def schema_table(home: FeedbackHome | None = None) -> pl.DataFrame:
+    """All versions of all schemas as the definition events say now (read-your-writes)."""
+    return fold_label_schemas(definition_events.read_events(_home(home).landing()))
+
+
+def current_by_name(frame: pl.DataFrame) -> dict[str, LabelSchema]:
+    return {row["name"]: schema_from_row(row) for row in current_schemas(frame).iter_rows(named=True)}
+
+
+def create_label_schema(
+    name: str,
+    *,
+    type: str = "feedback",
+    title: str | None = None,
+    input: Input,
+    instruction: str | None = None,
+    enable_comment: bool = False,
+    overwrite: bool = False,
+    home: FeedbackHome | None = None,
+) -> LabelSchema:
+    """Create a label schema, or with `overwrite=True` make a new version of an existing one."""
+    title = name if title is None else title
+    validate_definition(name, type, title, input, instruction, enable_comment)
+    home = _home(home)
+    current = current_by_name(schema_table(home)).get(name)
+    if current is not None and not overwrite:
+        raise ValueError(f"name {name!r} is already a label schema (version {current.version}): pass overwrite=True to make a new version")
+    schema = LabelSchema(name, type, title, input, instruction, enable_comment, current.schema_id if current else None)
+    if current is not None and same_definition(current, schema):
+        return current
+    definition_events.write_events(home.landing(), [put_event(schema)], label=definition_events.SCHEMA_LABEL)
+    return current_by_name(schema_table(home))[name]
+
+
+def get_label_schema(name: str, *, home: FeedbackHome | None = None) -> LabelSchema:
+    """The current version of a schema; ValueError when there is none (or it was deleted)."""
+    found = current_by_name(schema_table(home)).get(name)
+    if found is None:
+        raise ValueError(f"label schema {name!r} does not exist (or was deleted): expected one of {sorted(current_by_name(schema_table(home)))}")
+    return found
+
+
+def list_label_schemas(*, home: FeedbackHome | None = None) -> list[LabelSchema]:
+    """The current version of every live schema, by name."""
+    return list(current_by_name(schema_table(home)).values())
+
+
+def delete_label_schema(name: str, *, home: FeedbackHome | None = None) -> None:
+    """Soft delete: the versions stay in the table, so labels keep pointing at what they answered."""
+    home = _home(home)
+    get_label_schema(name, home=home)
+    event = {"event": "label_schema.delete", "at": definition_events.now_iso(), "name": name}
+    definition_events.write_events(home.landing(), [event], label=definition_events.SCHEMA_LABEL)

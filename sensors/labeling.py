@@ -1,0 +1,102 @@
+"""Labeling triggers: a sensor on definition events, a schedule refreshing sessions with a trace_filter,
+and `pending_run_requests` for `feedback-pipeline run`."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.labeling import (
+    existing_items,
+    labeling_definitions_job,
+    labeling_session_partitions,
+    session_items_job,
+)
+from assets.resources import LandingResource
+from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline.lake import Lake
+from feedback_pipeline.landing import LandingZone
+
+BATCH = 200
+PARTITIONS = labeling_session_partitions.name
+
+
+def _session_runs(session_ids: list[str], suffix: str) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(job_name=session_items_job.name, partition_key=sid, run_key=f"session_items:{sid}:{suffix}")
+        for sid in session_ids
+    ]
+
+
+@dg.sensor(
+    name="labeling_definitions_sensor",
+    jobs=[labeling_definitions_job, session_items_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def labeling_definitions_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
+    """New schema or session events: refresh the definition tables, add session partitions, snapshot sessions."""
+    keys = landing.landing().list(definition_events.AREA, after=context.cursor or None, limit=BATCH)
+    if not keys:
+        return dg.SkipReason("no new definition files")
+    mine = [key for key in keys if definition_events.is_labeling_key(key)]
+    session_ids = list(dict.fromkeys(sid for sid in map(definition_events.session_id_of_key, mine) if sid))
+    known = set(context.instance.get_dynamic_partitions(PARTITIONS))
+    new = [sid for sid in session_ids if sid not in known]
+    runs = []
+    if mine:
+        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{mine[-1]}"))
+        runs += _session_runs(session_ids, mine[-1])
+    return dg.SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=[labeling_session_partitions.build_add_request(new)] if new else [],
+        cursor=keys[-1],
+    )
+
+
+@dg.schedule(
+    name="session_refresh_schedule",
+    cron_schedule="* * * * *",
+    job=session_items_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    execution_timezone="UTC",
+)
+def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: LandingResource) -> list[dg.RunRequest] | dg.SkipReason:
+    """Each minute, refresh the sessions with a trace_filter whose refresh_cron (UTC, hourly by default) is due."""
+    when = context.scheduled_execution_time or datetime.now(UTC)
+    table = sessions.fold_labeling_sessions(definition_events.read_events(landing.landing()))
+    due = sessions.due_sessions(table, when)
+    if not due:
+        return dg.SkipReason(f"no session is due at {when:%Y-%m-%d %H:%M} UTC")
+    known = set(context.instance.get_dynamic_partitions(PARTITIONS))
+    missing = [sid for sid in due if sid not in known]
+    if missing:
+        context.instance.add_dynamic_partitions(PARTITIONS, missing)
+    return _session_runs(due, f"{when.astimezone(UTC):%Y-%m-%dT%H:%M}")
+
+
+def _unpublished(lake: Lake, table: str, folded: pl.DataFrame, on: list[str]) -> bool:
+    published = lake.read(table, columns=[*on, "content_hash"]) if lake.exists(table) else folded.clear().select(*on, "content_hash")
+    return folded.select(*on, "content_hash").join(published, on=[*on, "content_hash"], how="anti").height > 0
+
+
+def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """Runs that bring the labeling tables up to date with the definition events and the traces table."""
+    events = definition_events.read_events(landing)
+    last_key = events["landing_key"].max() if events.height else "none"
+    runs: list[dg.RunRequest] = []
+    if _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"]) or _unpublished(
+        lake, sessions.TABLE, sessions.fold_labeling_sessions(events), ["labeling_session_id"]
+    ):
+        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))
+    traces = lake.scan("traces")
+    due = []
+    for sid in sessions.live_sessions(sessions.fold_labeling_sessions(events))["labeling_session_id"].to_list():
+        snapshot = sessions.refresh_session(sid, events, traces, existing_items(lake, sid))
+        if snapshot is not None and snapshot.items.height:
+            due.append(sid)
+    missing = [sid for sid in due if not instance.has_dynamic_partition(PARTITIONS, sid)]
+    if missing:
+        instance.add_dynamic_partitions(PARTITIONS, missing)
+    return runs + _session_runs(due, f"{last_key}:{lake.version('traces')}")
