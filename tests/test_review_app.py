@@ -172,11 +172,13 @@ def test_skip_then_change_an_answer_with_an_override(home):
     page = alice.get("/sessions/triage/items/it-0001").text
     assert "Your earlier answer" in page and 'value="Good" checked' in page and "Clear and short." in page
 
-    post_item(alice, "it-0001", {**FULL_ANSWER, "answer:quality": "Bad"})
-    changed = submissions(home)[1 + len(first):]
-    assert [s["name"] for s in changed] == ["quality"], "unchanged answers are not sent again"
-    assert changed[0]["overrides"] == first["quality"]["assessment_id"] and changed[0]["value"] == "Bad"
-    assert 'value="Bad" checked' in alice.get("/sessions/triage/items/it-0001").text
+    post_item(alice, "it-0001", {**FULL_ANSWER, "answer:quality": "Bad", "answer:expected_facts": ["Better fact"]})
+    changed = {s["name"]: s for s in submissions(home)[1 + len(first):]}
+    assert set(changed) == {"quality", "expected_facts"}, "unchanged answers are not sent again"
+    assert changed["quality"]["overrides"] == first["quality"]["assessment_id"] and changed["quality"]["value"] == "Bad"
+    assert changed["expected_facts"]["overrides"] is None, "a newer expectation supersedes; only feedback is overridden"
+    page = alice.get("/sessions/triage/items/it-0001").text
+    assert 'value="Bad" checked' in page and 'value="Better fact"' in page and 'value="City 1 is the capital"' not in page
     assert 'data-item="it-0001"' in alice.get("/sessions/triage?status=done").text
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import uvicorn
 
@@ -148,3 +149,26 @@ def test_script_in_a_trace_stays_inert_and_visible(served, page):
     assert "<script>document.title='pwned'" in page.inner_text(".doc-content >> nth=0")
     assert "<script>" in page.inner_text("#final-answer")
     assert page.locator("a[href^='javascript:']").count() == 0
+
+
+def test_answers_become_assessments_after_run(served, page):
+    from feedback_pipeline.cli.pipeline import STAGES, run_pending
+
+    if "sensors.assessments" not in STAGES:
+        pytest.skip("the assessments stage is not part of `feedback-pipeline run` yet")
+    home, base = served
+    page.goto(invite_reviewer(home.landing(), "alice@example.com", "triage", base_url=base).url)
+    page.click("#start")
+    page.check("input[name='answer:quality'][value=Good]")
+    page.fill("input[name='answer:rating']", "3")
+    page.fill("fieldset[data-question=expected_facts] .text-list input >> nth=0", "City 1 is the capital")
+    page.check("input[name='answer:correct'][value=true]")
+    page.click("#submit")
+    page.wait_for_url("**/items/it-0002")
+    assert not run_pending(home).failures
+    stored = home.lake().read("assessments").filter(pl.col("trace_id") == "tr-triage-0001")
+    assert set(stored["assessment_name"]) == {"quality", "rating", "expected_facts", "correct"}
+    assert set(stored["assessor_id"]) == {"alice@example.com"} and stored["valid"].all()
+    page.goto(f"{base}/sessions/triage/items/it-0001")
+    assert page.inner_text("#item-status") == "done"
+    assert page.is_checked("input[name='answer:quality'][value=Good]")

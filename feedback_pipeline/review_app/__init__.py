@@ -346,6 +346,8 @@ def create_app(
                 )
             records = []
             for answer in answers.values():
+                # A changed feedback overrides the earlier one; a newer expectation from the same
+                # reviewer supersedes the earlier one by itself (only feedback can be overridden).
                 earlier = context["earlier"].get(answer.question.name)
                 if earlier and earlier["value"] == answer.value and (earlier["rationale"] or None) == answer.comment:
                     continue
@@ -354,7 +356,7 @@ def create_app(
                         name=answer.question.name, kind=answer.question.kind, value=answer.value, source_id=reviewer,
                         origin="review-app", trace_id=trace_id, session=name, rationale=answer.comment,
                         metadata={"schema_version": answer.question.version, "item_id": item_id},
-                        overrides=earlier["assessment_id"] if earlier else None,
+                        overrides=earlier["assessment_id"] if earlier and answer.question.kind == "feedback" else None,
                     )
                 )
         written = None

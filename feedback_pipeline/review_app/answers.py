@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from feedback_pipeline.schemas import current_schemas
+
 INPUT_TYPES = ("categorical", "categorical_list", "numeric", "text", "text_list", "pass_fail")
 SKIP_NAME = "_skip"
 
@@ -92,12 +94,8 @@ def current_questions(schemas: pl.DataFrame, names: Sequence[str]) -> tuple[list
     """The current version of each named schema, in the session's order, and the names not found."""
     if schemas.height == 0:
         return [], list(names)
-    live = schemas.filter(pl.col("name").is_in(list(names)))
-    if "deleted" in live.columns:
-        live = live.filter(~pl.col("deleted").fill_null(False))
-    if "version" in live.columns:
-        live = live.sort("version")
-    latest = {row["name"]: row for row in live.unique("name", keep="last").to_dicts()}
+    live = current_schemas(schemas.filter(pl.col("name").is_in(list(names))))
+    latest = {row["name"]: row for row in live.to_dicts()}
     found = [Question.from_row(latest[n]) for n in names if n in latest]
     return found, [n for n in names if n not in latest]
 

@@ -20,8 +20,9 @@ from typing import Any
 import polars as pl
 
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.landing import LandingKey, LandingZone
+from feedback_pipeline.landing import LandingKey, LandingZone, processed_high_water
 from feedback_pipeline.review_app.answers import Question, current_questions
+from feedback_pipeline.sessions import item_status, live_sessions
 
 REVIEW_APP_LABEL = "review-app"
 ANSWER_SCHEMA = {
@@ -121,15 +122,9 @@ class PendingSubmissions:
         self._cursor = self._start_cursor(lookback_hours)
 
     def _start_cursor(self, lookback_hours: float) -> str:
-        processed = self.tables.lake.scan("submissions")
-        if processed is not None and "landing_key" in processed.collect_schema().names():
-            newest = (
-                processed.select(pl.col("landing_key").filter(pl.col("landing_key").str.starts_with("submissions/")).max())
-                .collect()
-                .item()
-            )
-            if newest:
-                return str(newest)
+        newest = processed_high_water(self.tables.lake, "submissions")
+        if newest:
+            return newest
         start = datetime.now(UTC) - timedelta(hours=lookback_hours)
         return f"submissions/{start:%Y-%m-%d}/{start:%H}/"
 
@@ -188,34 +183,22 @@ class PendingSubmissions:
 
 
 def review_status(items: pl.DataFrame, answers: pl.DataFrame, reviewer: str, reviews_per_item: int) -> pl.DataFrame:
-    """Each item with `reviews` (reviewers who answered), `mine` and `status` for this reviewer.
+    """Each item with `reviews` (reviewers who answered) and `status` for this reviewer.
 
     status: done (I answered), skipped (I skipped and never answered), complete (enough others
-    answered), pending (waiting for me).
+    answered: `feedback_pipeline.sessions.item_status` says completed), pending (waiting for me).
     """
-    answered = answers.filter(pl.col("kind") != "skip")
-    counts = answered.group_by("trace_id").agg(pl.col("assessor_id").n_unique().alias("reviews"))
+    overall = item_status(items, answers.with_columns(valid=pl.lit(True)), reviews_per_item)
     mine = (
-        answers.filter(pl.col("assessor_id") == reviewer)
-        .group_by("trace_id")
-        .agg((pl.col("kind") != "skip").any().alias("answered"), (pl.col("kind") == "skip").any().alias("skipped"))
+        pl.when(pl.col("reviewers").list.contains(reviewer))
+        .then(pl.lit("done"))
+        .when(pl.col("skipped_by").list.contains(reviewer))
+        .then(pl.lit("skipped"))
+        .when(pl.col("status") == "completed")
+        .then(pl.lit("complete"))
+        .otherwise(pl.lit("pending"))
     )
-    return (
-        items.join(counts, on="trace_id", how="left")
-        .join(mine, on="trace_id", how="left")
-        .with_columns(pl.col("reviews").fill_null(0).cast(pl.Int64))
-        .with_columns(
-            pl.when(pl.col("answered"))
-            .then(pl.lit("done"))
-            .when(pl.col("skipped"))
-            .then(pl.lit("skipped"))
-            .when(pl.col("reviews") >= reviews_per_item)
-            .then(pl.lit("complete"))
-            .otherwise(pl.lit("pending"))
-            .alias("status")
-        )
-        .drop("answered", "skipped")
-    )
+    return items.join(overall.select("item_id", "reviews", mine.alias("status")), on="item_id", how="left")
 
 
 def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -237,9 +220,7 @@ class ReviewData:
         frame = self.tables.frame("labeling_sessions")
         if frame is None or frame.height == 0:
             return []
-        frame = _latest(frame, "name")
-        if "deleted" in frame.columns:
-            frame = frame.filter(~pl.col("deleted").fill_null(False))
+        frame = _latest(live_sessions(frame), "name")
         return sorted(frame.to_dicts(), key=lambda s: str(s["name"]))
 
     def session(self, name: str) -> dict[str, Any] | None:
@@ -291,7 +272,9 @@ class ReviewData:
         """The session's items with my status (see `review_status`)."""
         if answers is None:
             answers = self.answers(str(session["name"]))
-        return review_status(self.items(session), answers, reviewer, int(session.get("reviews_per_item") or 1))
+        items = self.items(session)
+        listed = items.select([c for c in ("item_id", "trace_id", "session_name", "request_preview") if c in items.columns])
+        return review_status(listed, answers, reviewer, int(session.get("reviews_per_item") or 1))
 
     @staticmethod
     def my_answers(answers: pl.DataFrame, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
