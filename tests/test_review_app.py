@@ -408,3 +408,38 @@ def test_cli_invite_revoke_and_api_keys(home):
     body = {"trace_id": "t", "name": "x", "value": 1, "user_id": "u"}
     assert client.post("/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}).status_code == 202
     assert cli(home, "review-app", "--help").returncode == 0
+
+
+def test_review_a_session_built_by_the_labeling_pipeline(tmp_path, monkeypatch):
+    from importlib import resources
+
+    from feedback_pipeline.cli.pipeline import run_pending
+    from feedback_pipeline.exports import import_traces
+    from feedback_pipeline.labeling_file import apply_labeling_file
+
+    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "real"))
+    monkeypatch.delenv("FEEDBACK_SECRET_KEY", raising=False)
+    home = FeedbackHome.from_env()
+    samples = resources.files("feedback_pipeline.sample_data")
+    with resources.as_file(samples / "mlflow_traces.jsonl") as traces, resources.as_file(samples / "labeling.yaml") as spec:
+        import_traces([str(traces)], home.landing())
+        apply_labeling_file(spec, home=home)
+    assert not run_pending(home, echo=lambda *a, **k: None).failures
+
+    app = create_app(home, ttl=0)
+    assert sign_in(home, "carol@example.com", app).get("/sessions/label_summaries").status_code == 403
+    alice = sign_in(home, "alice@example.com", app)
+    queue = alice.get("/sessions/label_summaries").text
+    first = re.search(r'id="start" href="([^"]+)"', queue).group(1)
+    page = alice.get(first).text
+    assert "Is this summary concise and helpful?" in page and "Please provide the expected summary." in page
+    assert "Final answer" in page and "Spans" in page
+    response = alice.post(first, data={"answer:summary_quality": "Yes", "comment:summary_quality": "concise",
+                                       "answer:expected_summary": "A short summary.", "csrf_token": csrf(page)},
+                          follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] != first
+    landed = {s["name"]: s for s in submissions(home)}
+    assert landed["summary_quality"]["kind"] == "feedback" and landed["expected_summary"]["kind"] == "expectation"
+    assert landed["summary_quality"]["session"] == "label_summaries"
+    bob = sign_in(home, "bob@example.com", app)
+    assert "1 of 10 complete" in bob.get("/").text, "one review per item is enough in this session"
