@@ -443,3 +443,19 @@ def test_review_a_session_built_by_the_labeling_pipeline(tmp_path, monkeypatch):
     assert landed["summary_quality"]["session"] == "label_summaries"
     bob = sign_in(home, "bob@example.com", app)
     assert "1 of 10 complete" in bob.get("/").text, "one review per item is enough in this session"
+
+
+def test_pending_submissions_give_way_to_the_lake_once_processed(home):
+    app = create_app(home, ttl=0)
+    alice = sign_in(home, "alice@example.com", app)
+    post_item(alice, "it-0001", {"action": "skip"})
+    (skip,) = submissions(home)
+    lake = home.lake()
+    lake.append("assessments", assessment_rows([
+        {"assessment_id": skip["assessment_id"], "trace_id": "tr-triage-0001", "session": "triage",
+         "assessment_name": "_skip", "kind": "skip", "assessment_value": None, "assessor_id": "alice@example.com",
+         "submission_id": skip["submission_id"]},
+    ]))
+    assert 'data-item="it-0001"' in alice.get("/sessions/triage?status=skipped").text
+    lake.delete("assessments", f"assessment_id = '{skip['assessment_id']}'")
+    assert 'data-item="it-0001"' in alice.get("/sessions/triage?status=pending").text, "a deleted answer stays deleted"

@@ -42,30 +42,42 @@ STATUSES = ("pending", "skipped", "done", "complete")
 
 
 class TableCache:
-    """Whole Delta tables kept in memory and refreshed when their version changes."""
+    """Delta table reads (optionally one key's rows, some columns) kept until the table's version moves."""
 
     def __init__(self, lake: Lake, ttl: float = 1.0) -> None:
         self.lake = lake
         self.ttl = ttl
-        self._locks: dict[str, threading.Lock] = {}
-        self._frames: dict[str, tuple[int | None, float, pl.DataFrame | None]] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._frames: dict[tuple, tuple[int | None, float, pl.DataFrame | None]] = {}
 
-    def frame(self, name: str) -> pl.DataFrame | None:
-        """The table's rows, or None when the table was never written."""
-        cached = self._frames.get(name)
+    def frame(
+        self, name: str, where: tuple[str, Any] | None = None, columns: tuple[str, ...] | None = None
+    ) -> pl.DataFrame | None:
+        """The rows of `name` (those whose column `where[0]` equals `where[1]`), or None when never written."""
+        key = (name, where, columns)
+        cached = self._frames.get(key)
         if cached and time.monotonic() - cached[1] < self.ttl:
             return cached[2]
-        with self._locks.setdefault(name, threading.Lock()):
-            cached = self._frames.get(name)
+        with self._locks.setdefault(key, threading.Lock()):
+            cached = self._frames.get(key)
             if cached and time.monotonic() - cached[1] < self.ttl:
                 return cached[2]
             version = self.lake.version(name)
             if cached and cached[0] == version:
-                self._frames[name] = (version, time.monotonic(), cached[2])
+                self._frames[key] = (version, time.monotonic(), cached[2])
                 return cached[2]
-            frame = None if version is None else self.lake.read(name, version=version)
-            self._frames[name] = (version, time.monotonic(), frame)
+            frame = None if version is None else self._read(name, version, where, columns)
+            self._frames[key] = (version, time.monotonic(), frame)
             return frame
+
+    def _read(self, name: str, version: int, where: tuple[str, Any] | None, columns: tuple[str, ...] | None) -> pl.DataFrame:
+        scan = self.lake.scan(name, version)
+        names = scan.collect_schema().names()
+        if where is not None:
+            scan = scan.filter(pl.col(where[0]) == where[1]) if where[0] in names else scan.head(0)
+        if columns is not None:
+            scan = scan.select([c for c in columns if c in names])
+        return scan.collect()
 
 
 def _epoch_us(text: Any) -> int:
@@ -167,19 +179,36 @@ class PendingSubmissions:
             self._trim()
             self._checked = time.monotonic()
 
-    def frame(self, through: str | None = None) -> pl.DataFrame:
-        """The remembered submissions that are in neither `assessments` nor `rejections` yet."""
+    def frame(self, session: str, through: str | None = None) -> pl.DataFrame:
+        """A session's remembered submissions that are in neither `assessments` nor `rejections` yet.
+
+        Those found there are forgotten: from then on the lake is the truth about them.
+        """
         self.refresh(through)
         with self._lock:
             if self._frame is None:
                 rows = list(self._records.values())
                 self._frame = pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ANSWER_SCHEMA)
-            frame = self._frame
-        for table in ("assessments", "rejections"):
-            done = self.tables.frame(table)
-            if done is not None and "submission_id" in done.columns and frame.height:
-                frame = frame.join(done.select(pl.col("submission_id").cast(pl.String)).unique(), on="submission_id", how="anti")
-        return frame
+            frame = self._frame.filter(pl.col("session") == session)
+        if frame.height == 0:
+            return frame
+        processed = [
+            done.select(pl.col("submission_id").cast(pl.String))
+            for done in (
+                self.tables.frame("assessments", ("session", session), ("submission_id",)),
+                self.tables.frame("rejections", None, ("submission_id",)),
+            )
+            if done is not None and "submission_id" in done.columns
+        ]
+        if not processed:
+            return frame
+        seen = frame.join(pl.concat(processed).unique(), on="submission_id", how="semi")["submission_id"]
+        if seen.len():
+            with self._lock:
+                for submission_id in seen:
+                    self._records.pop(submission_id, None)
+                self._frame = None
+        return frame.filter(~pl.col("submission_id").is_in(seen.implode()))
 
 
 def review_status(items: pl.DataFrame, answers: pl.DataFrame, reviewer: str, reviews_per_item: int) -> pl.DataFrame:
@@ -238,13 +267,9 @@ class ReviewData:
 
     def items(self, session: Mapping[str, Any]) -> pl.DataFrame:
         """The session's items in queue order (by when they were added)."""
-        frame = self.tables.frame("session_items")
+        frame = self.tables.frame("session_items", ("session_id", session["labeling_session_id"]))
         if frame is None or frame.height == 0:
-            return pl.DataFrame(schema={"item_id": pl.String, "trace_id": pl.String})
-        if "session_id" in frame.columns and session.get("labeling_session_id") is not None:
-            frame = frame.filter(pl.col("session_id") == session["labeling_session_id"])
-        else:
-            frame = frame.filter(pl.col("session_name") == session["name"])
+            return pl.DataFrame(schema={"item_id": pl.String, "trace_id": pl.String, "session_name": pl.String})
         order = [c for c in ("added_at", "item_id") if c in frame.columns]
         return frame.sort(order) if order else frame
 
@@ -253,17 +278,17 @@ class ReviewData:
 
         `through`: a landing key the reader wrote; the answers include it.
         """
-        lake = self.tables.frame("assessments")
+        lake = self.tables.frame("assessments", ("session", session_name))
         if lake is None or lake.height == 0:
             stored = pl.DataFrame(schema=ANSWER_SCHEMA)
         else:
-            stored = lake.filter((pl.col("session") == session_name) & pl.col("valid").fill_null(True))
+            stored = lake.filter(pl.col("valid").fill_null(True))
             created = pl.col("created_at")
             stored = stored.with_columns(
                 (created.dt.epoch("us") if lake.schema["created_at"] != pl.String else pl.lit(0, pl.Int64)).alias("order"),
                 *[pl.lit(None, pl.String).alias(c) for c in ANSWER_SCHEMA if c not in lake.columns and c != "order"],
             ).select([pl.col(c).cast(t) for c, t in ANSWER_SCHEMA.items()])
-        pending = self.pending.frame(through).filter(pl.col("session") == session_name)
+        pending = self.pending.frame(session_name, through)
         combined = pl.concat([stored, pending])
         replaced = pending.select(pl.col("overrides").drop_nulls().alias("assessment_id"))
         return combined.join(replaced, on="assessment_id", how="anti").sort("order")
