@@ -133,13 +133,15 @@ def create_app(
     *,
     trusted_header: str | None = None,
     secure_cookies: bool | None = None,
-    ttl: float = 1.0,
+    ttl: float = 5.0,
 ) -> FastAPI:
     """The Review App and feedback API over `home` (default: `FeedbackHome.from_env()`).
 
     `trusted_header` (default `FEEDBACK_TRUSTED_USER_HEADER`) names a header set by a reverse proxy
     that has already authenticated the user; `secure_cookies` (default: `FEEDBACK_REVIEW_APP_URL`
-    starts with https) marks cookies Secure.
+    starts with https) marks cookies Secure. `ttl`: seconds between checks for new lake table
+    versions (other reviewers' submissions are listed from the landing zone at least every second;
+    one's own are seen at once).
     """
     home = home or FeedbackHome.from_env()
     if trusted_header is None:

@@ -240,9 +240,9 @@ def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 class ReviewData:
     """The Review App's read side over one lake and landing zone."""
 
-    def __init__(self, lake: Lake, landing: LandingZone, *, ttl: float = 1.0, lookback_hours: float = 72) -> None:
+    def __init__(self, lake: Lake, landing: LandingZone, *, ttl: float = 5.0, lookback_hours: float = 72) -> None:
         self.tables = TableCache(lake, ttl)
-        self.pending = PendingSubmissions(landing, self.tables, lookback_hours=lookback_hours, refresh_seconds=ttl)
+        self.pending = PendingSubmissions(landing, self.tables, lookback_hours=lookback_hours, refresh_seconds=min(ttl, 1.0))
 
     def sessions(self) -> list[dict[str, Any]]:
         """The current, not deleted labeling sessions, by name."""
