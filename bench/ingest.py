@@ -44,7 +44,7 @@ def phase_ours(jsonl: Path, work: Path) -> dict:
     started = time.perf_counter()
     import_traces([str(jsonl)], home.landing())
     imported = time.perf_counter()
-    report = run_pending(home, echo=lambda *a, **k: None)
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
     finished = time.perf_counter()
     assert not report.failures, report.failures
     rows = home.lake().table("traces").count()

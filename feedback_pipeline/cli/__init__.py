@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
-from feedback_pipeline.cli import demo, labeling, pipeline, review_app, traces
+from feedback_pipeline.cli import assessments, demo, labeling, pipeline, review_app, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="feedback-pipeline")
 def main() -> None:
     """Turn human feedback on LLM traces into versioned evaluation datasets."""
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
 
 
 main.add_command(traces.traces)
 main.add_command(labeling.apply)
 main.add_command(labeling.sessions_group)
+main.add_command(assessments.assessments_group)
 main.add_command(pipeline.run)
 main.add_command(pipeline.status)
 main.add_command(demo.demo)

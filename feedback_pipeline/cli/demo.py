@@ -35,6 +35,11 @@ def demo() -> None:
 
     click.echo("\n3. results")
     print_tables(home, echo=lambda line: click.echo(f"   {line}"))
+    from feedback_pipeline.assessments import search_assessments
+
+    found = search_assessments(include_invalid=True, home=home)
+    click.echo(f"   assessments (embedded in the sample traces): {found.height}, valid {found['valid'].sum()}; "
+               "feedback-pipeline assessments search --name summary_quality")
     click.echo(
         f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"

@@ -11,7 +11,7 @@ import click
 
 from feedback_pipeline.home import FeedbackHome
 
-STAGES = ("sensors.traces", "sensors.labeling")
+STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments")
 MAX_ROUNDS = 10_000
 
 
@@ -43,14 +43,16 @@ def _summary(result) -> str:
     return "; ".join(parts)
 
 
-def run_pending(home: FeedbackHome, echo=click.echo, log_level: str = "WARNING") -> RunReport:
+def run_pending(
+    home: FeedbackHome, echo=click.echo, log_level: str = "WARNING", stages: tuple[str, ...] = STAGES
+) -> RunReport:
     """Execute every stage's pending runs, in order, on the persistent Dagster instance."""
     from feedback_pipeline.definitions import defs
 
     instance = _instance(home)
     lake, landing = home.lake(), home.landing()
     report = RunReport()
-    for stage_name in STAGES:
+    for stage_name in stages:
         stage = importlib.import_module(stage_name)
         for _ in range(MAX_ROUNDS):
             requests = stage.pending_run_requests(lake, landing, instance)
@@ -117,6 +119,6 @@ def status() -> None:
     from feedback_pipeline.landing import processed_high_water
 
     lake, landing = home.lake(), home.landing()
-    for area in ("traces",):
+    for area in ("traces", "submissions"):
         waiting = sum(1 for _ in landing.iter_keys(area, after=processed_high_water(lake, area)))
         click.echo(f"landing/{area}: {waiting} file(s) waiting")

@@ -1,0 +1,516 @@
+"""Submissions: the one format in which every assessment enters the system.
+
+A submission is one JSON object per line of a `submissions` landing file (docs/ARCHITECTURE.md).
+This module writes them (the SDK with MLflow's names, the importers) and reads them back into a
+typed frame (`parse_lines`), parsing JSON in bulk with DuckDB so no Python loop touches each line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from feedback_pipeline.entities import (
+    Assessment,
+    AssessmentSource,
+    Expectation,
+    Feedback,
+)
+
+if TYPE_CHECKING:
+    from feedback_pipeline.home import FeedbackHome
+    from feedback_pipeline.landing import LandingZone
+
+AREA = "submissions"
+ACTIONS = ("create", "update", "delete")
+KINDS = ("feedback", "expectation", "skip")
+ORIGINS = ("sdk", "review-app", "api", "import", "mlflow-import")
+MAX_LINE_BYTES = 1_000_000
+MAX_LINES_PER_FILE = 50_000
+
+SUBMISSION_SCHEMA: dict[str, pl.DataType] = {
+    "submission_id": pl.String,
+    "action": pl.String,
+    "assessment_id": pl.String,
+    "trace_id": pl.String,
+    "client_request_id": pl.String,
+    "span_id": pl.String,
+    "session": pl.String,
+    "name": pl.String,
+    "kind": pl.String,
+    "value": pl.String,
+    "rationale": pl.String,
+    "source_type": pl.String,
+    "source_id": pl.String,
+    "metadata": pl.String,
+    "overrides": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+    "origin": pl.String,
+    "parse_error": pl.String,
+    "submission_date": pl.Date,
+    "landing_key": pl.String,
+    "line_number": pl.Int64,
+    "raw": pl.String,
+    "received_at": pl.Datetime("us", "UTC"),
+}
+
+
+def duckdb_connection():  # noqa: ANN201 - duckdb is imported lazily
+    """A DuckDB connection in UTC, for bulk JSON parsing (imported lazily: it is only needed here)."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone='UTC'")
+    return connection
+
+
+def new_assessment_id() -> str:
+    return f"a-{uuid.uuid4().hex}"
+
+
+def new_submission_id() -> str:
+    return f"s-{uuid.uuid4().hex}"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_value(field: str, value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field} {value!r}: expected a JSON-serialisable value ({exc})") from None
+    return value
+
+
+def submission(
+    *,
+    action: str = "create",
+    assessment_id: str | None = None,
+    trace_id: str | None = None,
+    client_request_id: str | None = None,
+    span_id: str | None = None,
+    session: str | None = None,
+    name: str | None = None,
+    kind: str = "feedback",
+    value: Any = None,
+    rationale: str | None = None,
+    source: AssessmentSource | dict[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    overrides: str | None = None,
+    created_at: str | None = None,
+    origin: str = "sdk",
+    submission_id: str | None = None,
+) -> dict[str, Any]:
+    """One submission object in the landing format, with client-made ids filled in."""
+    if action not in ACTIONS:
+        raise ValueError(f"action {action!r}: expected one of {', '.join(ACTIONS)}")
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if isinstance(source, dict):
+        source = AssessmentSource(source.get("source_type", "HUMAN"), source.get("source_id", "default"))
+    return {
+        "submission_id": submission_id or new_submission_id(),
+        "action": action,
+        "assessment_id": assessment_id or (new_assessment_id() if action == "create" else None),
+        "trace_id": trace_id,
+        "client_request_id": client_request_id,
+        "span_id": span_id,
+        "session": session,
+        "name": name,
+        "kind": kind,
+        "value": _json_value("value", value),
+        "rationale": rationale,
+        "source": source.to_dict() if source else None,
+        "metadata": _json_value("metadata", dict(metadata or {})),
+        "overrides": overrides,
+        "created_at": created_at or _iso(time.time_ns() // 1_000_000),
+        "origin": origin,
+    }
+
+
+def land_submissions(landing: LandingZone, records: list[dict[str, Any]], *, label: str = "") -> list[str]:
+    """Write submissions as landing files (at most MAX_LINES_PER_FILE lines each); returns the keys."""
+    lines = [json.dumps(record, separators=(",", ":"), default=str) for record in records]
+    return land_lines(landing, lines, label=label)
+
+
+def land_lines(landing: LandingZone, lines: list[str], *, label: str = "") -> list[str]:
+    """Write JSON lines into the submissions area, split into files of MAX_LINES_PER_FILE lines."""
+    return [
+        landing.write_lines(AREA, lines[start : start + MAX_LINES_PER_FILE], label=label)
+        for start in range(0, len(lines), MAX_LINES_PER_FILE)
+    ]
+
+
+def _landing(home: FeedbackHome | None) -> LandingZone:
+    if home is None:
+        from feedback_pipeline.home import FeedbackHome
+
+        home = FeedbackHome.from_env()
+    return home.landing()
+
+
+def _write(record: dict[str, Any], home: FeedbackHome | None) -> None:
+    land_submissions(_landing(home), [record], label="sdk")
+
+
+def _entity(record: dict[str, Any], source: AssessmentSource) -> Assessment:
+    created_ms = int(datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp() * 1000)
+    cls = Expectation if record["kind"] == "expectation" else Feedback
+    return cls(
+        name=record["name"],
+        value=record["value"],
+        trace_id=record["trace_id"],
+        source=source,
+        rationale=record.get("rationale"),
+        metadata=record["metadata"],
+        span_id=record["span_id"],
+        session=record["session"],
+        assessment_id=record["assessment_id"],
+        overrides=record["overrides"],
+        create_time_ms=created_ms,
+        submission_id=record["submission_id"],
+    )
+
+
+def log_feedback(
+    *,
+    trace_id: str | None = None,
+    name: str = "feedback",
+    value: Any = None,
+    source: AssessmentSource | None = None,
+    rationale: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    span_id: str | None = None,
+    session: str | None = None,
+    client_request_id: str | None = None,
+    home: FeedbackHome | None = None,
+) -> Feedback:
+    """Record feedback on a trace (MLflow `log_feedback`); returns it at once, validated later by the pipeline."""
+    if trace_id is None and client_request_id is None:
+        raise ValueError("trace_id is None: give the trace's id (tr-…) or its client_request_id")
+    source = source or AssessmentSource("CODE")
+    record = submission(
+        trace_id=trace_id, client_request_id=client_request_id, span_id=span_id, session=session, name=name,
+        kind="feedback", value=value, rationale=rationale, source=source, metadata=metadata,
+    )
+    _write(record, home)
+    return _entity(record, source)  # type: ignore[return-value]
+
+
+def log_expectation(
+    *,
+    trace_id: str,
+    name: str,
+    value: Any,
+    source: AssessmentSource | None = None,
+    metadata: dict[str, Any] | None = None,
+    span_id: str | None = None,
+    session: str | None = None,
+    home: FeedbackHome | None = None,
+) -> Expectation:
+    """Record ground truth for a trace (MLflow `log_expectation`); the value must not be None."""
+    if value is None:
+        raise ValueError(f"value is None for expectation {name!r}: an expectation needs a value")
+    source = source or AssessmentSource("HUMAN")
+    record = submission(
+        trace_id=trace_id, span_id=span_id, session=session, name=name, kind="expectation",
+        value=value, source=source, metadata=metadata,
+    )
+    _write(record, home)
+    return _entity(record, source)  # type: ignore[return-value]
+
+
+def _current(assessment_id: str, home: FeedbackHome | None) -> dict[str, Any]:
+    from feedback_pipeline.assessments import search_assessments
+
+    found = search_assessments(assessment_ids=[assessment_id], include_invalid=True, include_pending=True, home=home)
+    if found.height == 0:
+        raise ValueError(f"assessment_id {assessment_id!r}: no such assessment (recorded or pending)")
+    return found.row(0, named=True)
+
+
+def override_feedback(
+    *,
+    trace_id: str,
+    assessment_id: str,
+    value: Any,
+    rationale: str | None = None,
+    source: AssessmentSource | None = None,
+    metadata: dict[str, Any] | None = None,
+    home: FeedbackHome | None = None,
+) -> Feedback:
+    """Replace a feedback with a new one that `overrides` it (MLflow `override_feedback`); the old turns invalid."""
+    old = _current(assessment_id, home)
+    if old["kind"] != "feedback":
+        raise ValueError(f"assessment_id {assessment_id!r} is an {old['kind']}: only feedback can be overridden")
+    source = source or AssessmentSource("HUMAN")
+    record = submission(
+        trace_id=trace_id, span_id=old["span_id"], session=old["session"], name=old["assessment_name"],
+        kind="feedback", value=value, rationale=rationale, source=source, metadata=metadata,
+        overrides=assessment_id,
+    )
+    _write(record, home)
+    return _entity(record, source)  # type: ignore[return-value]
+
+
+def update_assessment(
+    *,
+    trace_id: str,
+    assessment_id: str,
+    assessment: Assessment,
+    home: FeedbackHome | None = None,
+) -> Assessment:
+    """Edit an assessment in place (MLflow `update_assessment`): name, value, rationale replaced, metadata merged.
+
+    Source and span stay as they were; the kind cannot change.
+    """
+    old = _current(assessment_id, home)
+    if assessment.kind != old["kind"]:
+        raise ValueError(f"assessment_id {assessment_id!r} is an {old['kind']}: it cannot become an {assessment.kind}")
+    record = submission(
+        action="update", assessment_id=assessment_id, trace_id=trace_id, name=assessment.name,
+        kind=assessment.kind, value=assessment.value, rationale=assessment.rationale,
+        metadata=assessment.metadata, session=old["session"],
+    )
+    _write(record, home)
+    merged = {**json.loads(old["metadata"] or "{}"), **(assessment.metadata or {})}
+    cls = Expectation if old["kind"] == "expectation" else Feedback
+    now_ms = int(datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp() * 1000)
+    return cls(
+        name=assessment.name or old["assessment_name"],
+        value=assessment.value if assessment.value is not None else json.loads(old["assessment_value"] or "null"),
+        trace_id=trace_id,
+        source=AssessmentSource(old["source_type"], old["assessor_id"]),
+        rationale=assessment.rationale if assessment.rationale is not None else old["rationale"],
+        metadata=merged,
+        span_id=old["span_id"],
+        session=old["session"],
+        assessment_id=assessment_id,
+        overrides=old["overrides"],
+        create_time_ms=int(old["created_at"].timestamp() * 1000),
+        last_update_time_ms=now_ms,
+        submission_id=record["submission_id"],
+    )
+
+
+def delete_assessment(*, trace_id: str, assessment_id: str, home: FeedbackHome | None = None) -> None:
+    """Delete an assessment (MLflow `delete_assessment`); deleting an override restores what it overrode."""
+    _write(submission(action="delete", assessment_id=assessment_id, trace_id=trace_id), home)
+
+
+# --- reading landing files -------------------------------------------------------------------
+
+_PARSE_SQL = """
+select landing_key, line_number,
+  json_type(line) as line_type,
+  json_extract_string(line, '$.submission_id') as submission_id,
+  lower(json_extract_string(line, '$.action')) as action,
+  json_extract_string(line, '$.assessment_id') as assessment_id,
+  json_extract_string(line, '$.trace_id') as trace_id,
+  json_extract_string(line, '$.client_request_id') as client_request_id,
+  json_extract_string(line, '$.span_id') as span_id,
+  json_extract_string(line, '$.session') as session,
+  json_extract_string(line, '$.name') as name,
+  lower(json_extract_string(line, '$.kind')) as kind,
+  nullif(json_extract(line, '$.value')::varchar, 'null') as value,
+  coalesce(json_extract_string(line, '$.rationale'), json_extract_string(line, '$.comment')) as rationale,
+  upper(json_extract_string(line, '$.source.source_type')) as source_type,
+  json_extract_string(line, '$.source.source_id') as source_id,
+  nullif(json_extract(line, '$.metadata')::varchar, 'null') as metadata,
+  json_type(line, '$.metadata') as metadata_type,
+  json_extract_string(line, '$.overrides') as overrides,
+  json_extract_string(line, '$.origin') as origin,
+  json_extract_string(line, '$.created_at') as created_at_text,
+  case when json_type(line, '$.created_at') in ('UBIGINT', 'BIGINT', 'DOUBLE')
+       then to_timestamp(cast(json_extract_string(line, '$.created_at') as double) / 1000.0)
+       else try_cast(json_extract_string(line, '$.created_at') as timestamptz) end as created_at
+from lines where json_valid(line) and strlen(line) <= {max_bytes}
+"""
+
+
+def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Landing lines (`LandingZone.read_lines`: landing_key, line_number, raw) -> typed submissions
+    (SUBMISSION_SCHEMA), one row per non-blank line, problems in `parse_error`.
+
+    A line that is not a JSON object, or has no submission_id, still becomes a row (with the id
+    `line:<landing_key>#<line_number>`) so it can be rejected with its reason: nothing is lost.
+    """
+    lines = lines.rename({"raw": "line"}).filter(pl.col("line").str.strip_chars() != "")
+    if lines.height == 0:
+        return pl.DataFrame(schema=SUBMISSION_SCHEMA)
+    connection = duckdb_connection()
+    connection.register("lines", lines.to_arrow())
+    fields = connection.sql(_PARSE_SQL.format(max_bytes=MAX_LINE_BYTES)).pl()
+    connection.close()
+    received = pl.from_epoch(
+        pl.col("landing_key").str.split("/").list.get(3).str.slice(0, 19).cast(pl.Int64, strict=False), time_unit="ns"
+    ).dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+    frame = lines.join(fields, on=["landing_key", "line_number"], how="left")
+    source_type = pl.col("source_type").replace({"AI_JUDGE": "LLM_JUDGE"})
+    parse_error = (
+        pl.when(pl.col("line").str.len_bytes() > MAX_LINE_BYTES)
+        .then(pl.format("line {} is {} bytes long: at most {} are accepted", "line_number",
+                        pl.col("line").str.len_bytes(), pl.lit(MAX_LINE_BYTES)))
+        .when(pl.col("line_type").is_null())
+        .then(pl.format("line {} is not valid JSON: {}", "line_number", pl.col("line").str.slice(0, 80)))
+        .when(pl.col("line_type") != "OBJECT")
+        .then(pl.format("line {} is a JSON {}: expected an object with a submission_id", "line_number",
+                        pl.col("line_type").str.to_lowercase()))
+        .when(pl.col("submission_id").is_null() | (pl.col("submission_id").str.strip_chars() == ""))
+        .then(pl.lit("submission_id is missing: every submission needs a client-made id (its idempotency key)"))
+        .when(pl.col("created_at_text").is_not_null() & pl.col("created_at").is_null())
+        .then(pl.format("created_at {} is not an ISO-8601 time or epoch milliseconds", pl.col("created_at_text")))
+        .when(pl.col("metadata").is_not_null() & (pl.col("metadata_type") != "OBJECT"))
+        .then(pl.format("metadata {} is not a JSON object", pl.col("metadata").str.slice(0, 80)))
+    )
+    synthetic_id = pl.format("line:{}#{}", "landing_key", "line_number")
+    kind = pl.col("kind").fill_null("feedback")  # only for the source default; updates inherit their kind
+    return frame.with_columns(
+        pl.when(pl.col("submission_id").is_null() | (pl.col("submission_id").str.strip_chars() == ""))
+        .then(synthetic_id)
+        .otherwise(pl.col("submission_id"))
+        .alias("submission_id"),
+        pl.col("action").fill_null("create"),
+        pl.when(pl.col("source_type").is_null())
+        .then(pl.when(kind == "expectation").then(pl.lit("HUMAN")).otherwise(pl.lit("CODE")))
+        .otherwise(source_type)
+        .alias("source_type"),
+        pl.col("source_id").fill_null("default"),
+        pl.col("created_at").cast(pl.Datetime("us", "UTC")).fill_null(received),
+        parse_error.alias("parse_error"),
+        pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d", strict=False).alias("submission_date"),
+        pl.col("line").alias("raw"),
+        received.alias("received_at"),
+    ).select(SUBMISSION_SCHEMA.keys())
+
+
+# --- importers ---------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "submission_id", "action", "assessment_id", "trace_id", "client_request_id", "span_id", "session",
+    "name", "kind", "value", "rationale", "source_type", "source_id", "metadata", "overrides", "created_at",
+)
+
+_MLFLOW_SQL = """
+with info as (select info from read_json(?, format='auto', columns={'info': 'JSON'},
+                                      maximum_object_size=1000000000)),
+a as (select info, unnest(from_json(json_extract(info, '$.assessments'), '["JSON"]')) as a from info)
+select json_object(
+  'submission_id', coalesce(a->>'assessment_id', 'mlflow-' || md5(a::varchar)),
+  'action', 'create',
+  'assessment_id', coalesce(a->>'assessment_id', 'a-' || md5(a::varchar)),
+  'trace_id', coalesce(a->>'trace_id', info->>'trace_id'),
+  'span_id', nullif(a->>'span_id', ''),
+  'name', coalesce(a->>'assessment_name', a->>'name'),
+  'kind', case when json_exists(a, '$.expectation') then 'expectation' else 'feedback' end,
+  'value', coalesce(json_extract(a, '$.feedback.value'), json_extract(a, '$.expectation.value'),
+                    try(json(json_extract_string(a, '$.expectation.serialized_value.value')))),
+  'rationale', a->>'rationale',
+  'source', json_extract(a, '$.source'),
+  'metadata', json_extract(a, '$.metadata'),
+  'overrides', a->>'overrides',
+  'created_at', coalesce(a->>'create_time', a->>'create_time_ms'),
+  'origin', 'mlflow-import')::varchar as line
+from a
+"""
+
+
+def mlflow_export_lines(path: Path) -> list[str]:
+    """Submission lines for the assessments embedded in an MLflow trace export (JSON, JSON list or JSONL).
+
+    `submission_id = assessment_id`, so importing the same export twice is a no-op.
+    """
+    connection = duckdb_connection()
+    lines = connection.sql(_MLFLOW_SQL, params=[str(path)]).pl()["line"].to_list()
+    connection.close()
+    return lines
+
+
+def csv_lines(path: Path) -> list[str]:
+    """Submission lines from a CSV with the columns of CSV_COLUMNS (a header row; any subset, in any order).
+
+    `value` and `metadata` cells holding valid JSON are taken as JSON (`4`, `true`, `["a"]`), any other
+    cell as text. Without a submission_id column the id is a hash of the row, so re-importing is a no-op.
+    """
+    connection = duckdb_connection()
+    header = connection.sql(f"select * from read_csv('{path}', all_varchar=true, header=true) limit 0").columns
+    unknown = [column for column in header if column not in CSV_COLUMNS]
+    if unknown:
+        raise ValueError(f"{path}: unknown CSV columns {unknown}; expected some of {', '.join(CSV_COLUMNS)}")
+
+    def column(name: str) -> str:
+        return f'"{name}"' if name in header else "null::varchar"
+
+    row_hash = "md5(concat_ws('|', " + ", ".join(f'coalesce("{c}", \'\')' for c in header) + "))"
+    value = column("value")
+    metadata = column("metadata")
+    sql = f"""
+    select json_object(
+      'submission_id', coalesce({column('submission_id')}, 'csv-' || {row_hash}),
+      'action', coalesce({column('action')}, 'create'),
+      'assessment_id', coalesce({column('assessment_id')},
+                                case when coalesce({column('action')}, 'create') = 'create'
+                                     then 'a-' || {row_hash} end),
+      'trace_id', {column('trace_id')}, 'client_request_id', {column('client_request_id')},
+      'span_id', {column('span_id')}, 'session', {column('session')}, 'name', {column('name')},
+      'kind', coalesce({column('kind')}, 'feedback'),
+      'value', case when {value} is null or {value} = '' then null
+                    else coalesce(try(json({value})), to_json({value})) end,
+      'rationale', {column('rationale')},
+      'source', json_object('source_type', coalesce({column('source_type')}, 'HUMAN'),
+                            'source_id', coalesce({column('source_id')}, 'default')),
+      'metadata', case when {metadata} is null or {metadata} = '' then null
+                       else coalesce(try(json({metadata})), to_json({metadata})) end,
+      'overrides', {column('overrides')}, 'created_at', {column('created_at')},
+      'origin', 'import')::varchar as line
+    from read_csv('{path}', all_varchar=true, header=true)
+    """
+    lines = connection.sql(sql).pl()["line"].to_list()
+    connection.close()
+    return lines
+
+
+def jsonl_lines(path: Path) -> list[str]:
+    """The lines of a submissions JSONL file; objects without an origin get `origin: "import"`.
+
+    Lines that are not JSON objects are kept as they are, so the pipeline rejects them with a reason.
+    """
+    lines = pl.DataFrame({"line": path.read_text(encoding="utf-8").splitlines()})
+    lines = lines.filter(pl.col("line").str.strip_chars() != "").with_row_index("n")
+    connection = duckdb_connection()
+    connection.register("lines", lines.to_arrow())
+    patched = connection.sql(
+        """select n, case when json_valid(line) and json_type(line) = 'OBJECT'
+                            and json_extract(line, '$.origin') is null
+                       then json_merge_patch(line, '{"origin": "import"}')::varchar else line end as line
+           from lines order by n"""
+    ).pl()
+    connection.close()
+    return patched["line"].to_list()
+
+
+def import_file_lines(path: Path) -> tuple[str, list[str]]:
+    """(format, submission lines) for a historic-labels file: `.csv`; `.json` (an MLflow trace export:
+    one trace or a list); `.jsonl` of MLflow traces (lines with an `info` object) or of submissions."""
+    if path.suffix.lower() == ".csv":
+        return "csv", csv_lines(path)
+    if path.suffix.lower() == ".json":
+        return "mlflow", mlflow_export_lines(path)
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        is_trace = isinstance(head := json.loads(first), dict) and "info" in head
+    except json.JSONDecodeError:
+        is_trace = False
+    if is_trace:
+        return "mlflow", mlflow_export_lines(path)
+    return "jsonl", jsonl_lines(path)

@@ -1,0 +1,120 @@
+"""Great Expectations suites for the `assessments` table, derived from the label schemas.
+
+One structural suite (ids present and unique, kinds and source types known) and one suite per
+label schema on the valid answers to it (option membership, numeric bounds, text length, pass/fail).
+Changing a schema changes its suite. GX has no polars support, so batches go in as pandas; GX is
+imported lazily (it takes seconds) with its analytics off.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from feedback_pipeline.assessments import NUMERIC_TYPES, value_facts
+from feedback_pipeline.entities import SOURCE_TYPES
+from feedback_pipeline.submissions import KINDS
+
+
+@dataclass
+class SuiteOutcome:
+    """What the suites found: overall success and one entry per expectation that ran."""
+
+    success: bool
+    evaluated: int
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [result for result in self.results if not result["success"]]
+
+
+def _expectations(gx: Any, schema: dict[str, Any]) -> list[Any]:
+    """The expectations one label schema puts on the answers to it (columns from `value_facts`)."""
+    expect = gx.expectations
+    input_type = schema["input_type"]
+    found: list[Any] = []
+    if input_type == "categorical" and not schema.get("multi_select") and schema.get("options"):
+        found.append(expect.ExpectColumnValuesToBeInSet(column="value_text", value_set=list(schema["options"])))
+    elif input_type == "numeric":
+        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=list(NUMERIC_TYPES)))
+        if schema.get("min_value") is not None or schema.get("max_value") is not None:
+            found.append(expect.ExpectColumnValuesToBeBetween(
+                column="value_num", min_value=schema.get("min_value"), max_value=schema.get("max_value")))
+    elif input_type == "text":
+        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["VARCHAR"]))
+        if schema.get("max_length") is not None:
+            found.append(expect.ExpectColumnValueLengthsToBeBetween(
+                column="value_text", min_value=0, max_value=int(schema["max_length"])))
+    elif input_type == "pass_fail":
+        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["BOOLEAN"]))
+    elif input_type in ("categorical_list", "text_list"):
+        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["ARRAY"]))
+        if input_type == "text_list" and schema.get("max_count") is not None:
+            found.append(expect.ExpectColumnValuesToBeBetween(
+                column="item_count", min_value=0, max_value=int(schema["max_count"])))
+    return found
+
+
+def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> SuiteOutcome:
+    """Run the structural suite on every row and each label schema's suite on its valid answers.
+
+    `schemas` is `assessments.latest_schemas(label_schemas)`.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = context.data_sources.add_pandas("feedback")
+    batches: list[tuple[str, pl.DataFrame, list[Any]]] = []
+    expect = gx.expectations
+    batches.append((
+        "assessments",
+        assessments.select("assessment_id", "trace_id", "assessment_name", "kind", "source_type", "valid"),
+        [
+            expect.ExpectColumnValuesToNotBeNull(column="assessment_id"),
+            expect.ExpectColumnValuesToBeUnique(column="assessment_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="trace_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="assessment_name"),
+            expect.ExpectColumnValuesToBeInSet(column="kind", value_set=list(KINDS)),
+            expect.ExpectColumnValuesToBeInSet(column="source_type", value_set=list(SOURCE_TYPES)),
+            expect.ExpectColumnValuesToNotBeNull(column="valid"),
+        ],
+    ))
+    answers = value_facts(assessments.filter(pl.col("valid") & (pl.col("kind") != "skip")), "assessment_value")
+    answers = answers.with_columns(pl.col("value_items").list.len().alias("item_count"))
+    for schema in schemas.filter(~pl.col("schema_deleted")).iter_rows(named=True):
+        rows = answers.filter(pl.col("assessment_name") == schema["name"])
+        expectations = _expectations(gx, schema)
+        if rows.height and expectations:
+            batches.append((f"schema:{schema['name']}", rows, expectations))
+
+    outcome = SuiteOutcome(success=True, evaluated=0)
+    for index, (label, frame, expectations) in enumerate(batches):
+        asset = source.add_dataframe_asset(f"batch_{index}")
+        definition = asset.add_batch_definition_whole_dataframe("whole")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"suite_{index}"))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"validation_{index}", data=definition, suite=suite)
+        )
+        result = validation.run(batch_parameters={"dataframe": frame.to_pandas()})
+        outcome.evaluated += frame.height
+        outcome.success &= bool(result.success)
+        for item in result.results:
+            config = item.expectation_config
+            outcome.results.append({
+                "suite": label,
+                "expectation": config.type,
+                "column": config.kwargs.get("column"),
+                "success": bool(item.success),
+                "unexpected_count": int(item.result.get("unexpected_count") or 0),
+                "sample": [str(v) for v in (item.result.get("partial_unexpected_list") or [])[:3]],
+            })
+    return outcome

@@ -1,0 +1,59 @@
+"""The submissions sensor: new files in the `submissions` landing area -> runs of `assessments_job`.
+
+The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
+tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files of one day,
+each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
+"""
+
+
+import dagster as dg
+
+from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
+from assets.resources import LakeResource, LandingResource
+from feedback_pipeline.assessments import Batch, batches, processed_watermark, underived_dates
+from feedback_pipeline.lake import Lake
+from feedback_pipeline.landing import LandingZone
+from feedback_pipeline.submissions import AREA
+
+FILES_PER_RUN = 200
+FILES_PER_TICK = 2_000
+
+
+def run_request(batch: Batch) -> dg.RunRequest:
+    """The run for one batch of landing files; the same batch always gets the same run_key."""
+    return dg.RunRequest(
+        run_key=f"submissions:{batch.after_key or batch.day}:{batch.last_key}",
+        job_name=JOB_NAME,
+        partition_key=batch.day,
+        tags={TAG_AFTER: batch.after_key or "", TAG_LAST: batch.last_key},
+    )
+
+
+@dg.sensor(
+    job_name=JOB_NAME,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests assessments_job runs for new files in the submissions landing area.",
+)
+def submissions_sensor(
+    context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
+) -> dg.SensorResult | dg.SkipReason:
+    cursor = context.cursor or processed_watermark(lake.lake())
+    keys = landing.landing().list(AREA, after=cursor, limit=FILES_PER_TICK)
+    if not keys:
+        return dg.SkipReason(f"no submission files after {cursor or 'the start'}")
+    return dg.SensorResult(
+        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN)], cursor=keys[-1]
+    )
+
+
+def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """Runs that process everything pending: landing files not collected yet, and whole days whose
+    collected submissions were never derived (a run died between its two steps)."""
+    watermark = processed_watermark(lake)
+    requests = [run_request(batch) for batch in batches(landing.list(AREA, after=watermark), watermark, FILES_PER_RUN)]
+    covered = {request.partition_key for request in requests}
+    for day in underived_dates(lake):
+        if day.isoformat() not in covered:
+            requests.append(dg.RunRequest(job_name=JOB_NAME, partition_key=day.isoformat()))
+    return requests
