@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -34,22 +35,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path, monkeypatch) -> Iterator[tuple[FeedbackHome, str]]:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    for name in ("FEEDBACK_SECRET_KEY", "FEEDBACK_TRUSTED_USER_HEADER", "FEEDBACK_REVIEW_APP_URL"):
-        monkeypatch.delenv(name, raising=False)
-    home = FeedbackHome.from_env()
-    seed(home.lake())
+@contextmanager
+def serve(home: FeedbackHome) -> Iterator[str]:
+    """A real uvicorn server for `home` on a free loopback port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(home, ttl=0), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    yield home, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> FeedbackHome:
+    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
+    for name in ("FEEDBACK_SECRET_KEY", "FEEDBACK_TRUSTED_USER_HEADER", "FEEDBACK_REVIEW_APP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return FeedbackHome.from_env()
+
+
+@pytest.fixture
+def served(home) -> Iterator[tuple[FeedbackHome, str]]:
+    seed(home.lake())
+    with serve(home) as base:
+        yield home, base
 
 
 @pytest.fixture
@@ -77,11 +91,13 @@ def test_reviewer_answers_every_input_type_with_mouse_and_keyboard(served, page)
     assert page.url == f"{base}/sessions/triage"
     assert page.inner_text("#my-progress-text").startswith("0 of 3")
     page.click("#start")
-    assert page.url.endswith("/sessions/triage/items/it-0001")
+    page.wait_for_url("**/items/it-0001")
+    page.wait_for_load_state("load")
     assert "1–9" in page.inner_text(".shortcuts") or "9" in page.inner_text(".shortcuts")
 
     page.click("#submit")
-    assert page.locator("#errors").is_visible()
+    page.wait_for_selector("#errors")
+    page.wait_for_load_state("load")
     assert "an answer is required" in page.inner_text("fieldset[data-question=quality]")
 
     page.keyboard.press("2")
@@ -151,24 +167,37 @@ def test_script_in_a_trace_stays_inert_and_visible(served, page):
     assert page.locator("a[href^='javascript:']").count() == 0
 
 
-def test_answers_become_assessments_after_run(served, page):
-    from feedback_pipeline.cli.pipeline import STAGES, run_pending
+def test_answers_become_assessments_after_run(home, page):
+    from importlib import resources
 
-    if "sensors.assessments" not in STAGES:
-        pytest.skip("the assessments stage is not part of `feedback-pipeline run` yet")
-    home, base = served
-    page.goto(invite_reviewer(home.landing(), "alice@example.com", "triage", base_url=base).url)
-    page.click("#start")
-    page.check("input[name='answer:quality'][value=Good]")
-    page.fill("input[name='answer:rating']", "3")
-    page.fill("fieldset[data-question=expected_facts] .text-list input >> nth=0", "City 1 is the capital")
-    page.check("input[name='answer:correct'][value=true]")
-    page.click("#submit")
-    page.wait_for_url("**/items/it-0002")
-    assert not run_pending(home).failures
-    stored = home.lake().read("assessments").filter(pl.col("trace_id") == "tr-triage-0001")
-    assert set(stored["assessment_name"]) == {"quality", "rating", "expected_facts", "correct"}
-    assert set(stored["assessor_id"]) == {"alice@example.com"} and stored["valid"].all()
-    page.goto(f"{base}/sessions/triage/items/it-0001")
-    assert page.inner_text("#item-status") == "done"
-    assert page.is_checked("input[name='answer:quality'][value=Good]")
+    from feedback_pipeline.cli.pipeline import run_pending
+    from feedback_pipeline.exports import import_traces
+    from feedback_pipeline.labeling_file import apply_labeling_file
+
+    samples = resources.files("feedback_pipeline.sample_data")
+    with resources.as_file(samples / "mlflow_traces.jsonl") as traces, resources.as_file(samples / "labeling.yaml") as spec:
+        import_traces([str(traces)], home.landing())
+        apply_labeling_file(spec, home=home)
+    assert not run_pending(home, echo=lambda *a, **k: None).failures
+    with serve(home) as base:
+        page.goto(invite_reviewer(home.landing(), "alice@example.com", "label_summaries", base_url=base).url)
+        page.click("#start")
+        page.wait_for_url("**/items/**")
+        page.wait_for_load_state("load")
+        first = page.url
+        page.keyboard.press("1")
+        page.fill("textarea[name='comment:summary_quality']", "to the point")
+        page.fill("textarea[name='answer:expected_summary']", "Initech has API limit issues.")
+        page.click("#submit")
+        page.wait_for_url(lambda url: url != first)
+        assert page.inner_text("#my-progress-text").startswith("1 of 10")
+        assert not run_pending(home, echo=lambda *a, **k: None).failures
+        assert home.lake().read("rejections", schema={"submission_id": pl.String}).height == 0
+        stored = home.lake().read("assessments").filter(pl.col("session") == "label_summaries")
+        assert sorted(stored["assessment_name"]) == ["expected_summary", "summary_quality"]
+        assert set(stored["assessor_id"]) == {"alice@example.com"} and stored["valid"].all()
+        quality = stored.filter(pl.col("assessment_name") == "summary_quality").row(0, named=True)
+        assert json.loads(quality["assessment_value"]) == "Yes" and quality["rationale"] == "to the point"
+        page.goto(first)
+        assert page.inner_text("#item-status") == "done"
+        assert page.is_checked("input[name='answer:summary_quality'][value=Yes]")
