@@ -11,6 +11,7 @@ from feedback_pipeline.cli.pipeline import print_tables, run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
+from feedback_pipeline.review_app.access import invite_reviewer
 
 
 def sample_path(name: str):
@@ -59,3 +60,5 @@ def demo() -> None:
         f"Sessions:      feedback-pipeline sessions show label_summaries\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
+    invitation = invite_reviewer(home.landing(), "reviewer@example.com")
+    click.echo(f"Review App:    feedback-pipeline review-app, then open {invitation.url}")
