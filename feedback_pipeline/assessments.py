@@ -18,6 +18,7 @@ scope (after a crash, a schema change or a backfill) moves rows between them and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,7 +35,7 @@ from feedback_pipeline.submissions import (
     duckdb_connection,
     parse_lines,
 )
-from feedback_pipeline.landing import processed_high_water, record_processed
+from feedback_pipeline.landing import LandingKey, processed_high_water, record_processed
 
 if TYPE_CHECKING:
     from feedback_pipeline.home import FeedbackHome
@@ -828,6 +829,17 @@ def underived_dates(lake: Lake) -> list[date]:
     return sorted(missing["submission_date"].unique().to_list())
 
 
+def ready_keys(lake: Lake, landing: LandingZone, keys: list[str]) -> list[str]:
+    """The leading submission files that arrived before the first trace file still waiting to be
+    ingested: a submission is validated only once every trace that landed before it is in `traces`
+    (the trace stage lands the assessments embedded in an export before it commits the traces)."""
+    waiting = landing.list("traces", after=processed_high_water(lake, "traces"), limit=1)
+    if not waiting:
+        return keys
+    cutoff = LandingKey.parse(waiting[0]).time_ns
+    return list(itertools.takewhile(lambda key: LandingKey.parse(key).time_ns < cutoff, keys))
+
+
 def pending_submissions(lake: Lake, landing: LandingZone, after_key: str | None = None) -> pl.DataFrame:
     """Submissions in landing files not collected yet (after `after_key`, default: the collected
     watermark), parsed but not validated: what a reader folds in for read-your-writes."""
@@ -960,7 +972,7 @@ def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> l
     """Collect and derive every pending landing file, batch by batch, without Dagster (tests, benchmarks)."""
     watermark = processed_watermark(lake)
     reports = []
-    for batch in batches(landing.list(AREA, after=watermark), watermark, max_files):
+    for batch in batches(ready_keys(lake, landing, landing.list(AREA, after=watermark)), watermark, max_files):
         collected = collect_submissions(lake, landing, batch.scope)
         reports.append({"collected": collected, **derive_assessments(lake, batch.scope)})
     return reports
