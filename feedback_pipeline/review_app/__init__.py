@@ -370,7 +370,7 @@ def create_app(
         start = ids.index(item_id)
         upcoming = [i for i in ids[start + 1 :] + ids[:start] if statuses[i] == "pending"]
         base = f"/sessions/{quote(name, safe='')}"
-        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all&finished=1"
+        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all"
         response = RedirectResponse(target, status_code=303)
         if written:
             state.set_cookie(response, WROTE_COOKIE, written)
