@@ -249,18 +249,34 @@ def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = N
 
 
 def request_dates(raw: pl.Series) -> pl.Series:
-    """The UTC request date of each raw trace line, or null when it cannot be read."""
-    frame = pl.DataFrame({"raw": raw.cast(pl.String)})
-    return frame.select(
-        _parse_time(
-            pl.coalesce(
-                pl.col("raw").str.json_path_match("$.info.request_time"),
-                pl.col("raw").str.json_path_match("$.info.timestamp_ms"),
-            )
-        )
-        .dt.date()
-        .alias(raw.name or "request_date")
-    ).to_series()
+    """The UTC request date of each raw trace line, or null when it cannot be read.
+
+    Cheap on purpose (the importer labels every landing file with it): a regular expression finds
+    `info.request_time` (or MLflow 2's `timestamp_ms`) in the usual export layout, and only the
+    lines it misses are parsed as JSON.
+    """
+    frame = pl.DataFrame({"raw": raw.cast(pl.String)}).with_row_index("_row")
+    found = frame.select(
+        "_row",
+        "raw",
+        pl.coalesce(
+            pl.col("raw").str.extract(r'"request_time"\s*:\s*"([^"]+)"', 1),
+            pl.col("raw").str.extract(r'"timestamp_ms"\s*:\s*"?(\d+)', 1),
+        ).alias("_time"),
+    )
+    missed = found.filter(pl.col("_time").is_null() & pl.col("raw").is_not_null()).select(
+        "_row",
+        pl.coalesce(
+            pl.col("raw").str.json_path_match("$.info.request_time"),
+            pl.col("raw").str.json_path_match("$.info.timestamp_ms"),
+        ).alias("_late"),
+    )
+    return (
+        found.join(missed, on="_row", how="left")
+        .sort("_row")
+        .select(_parse_time(pl.coalesce("_time", "_late")).dt.date().alias(raw.name or "request_date"))
+        .to_series()
+    )
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -782,51 +798,53 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     state = pl.coalesce(info.struct.field("state"), info.struct.field("status")).str.replace(
         r"^(TRACE_STATE_|TRACE_STATUS_)", ""
     )
+    base = good.select(
+        "_row",
+        "trace_id",
+        info.struct.field("client_request_id").alias("client_request_id"),
+        pl.coalesce(
+            info.struct.field("trace_location")
+            .struct.field("mlflow_experiment")
+            .struct.field("experiment_id"),
+            info.struct.field("experiment_id"),
+        ).alias("experiment_id"),
+        "request_time",
+        pl.col("request_time").dt.date().alias("request_date"),
+        pl.coalesce(
+            info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
+            info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
+            (duration_seconds * 1000).round(0).cast(pl.Int64, strict=False),
+        ).alias("execution_duration_ms"),
+        pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
+        .then(pl.lit("STATE_UNSPECIFIED"))
+        .otherwise(state)
+        .alias("state"),
+        pl.coalesce(meta.struct.field("mlflow.traceInputs"), data.struct.field("request")).alias("_request"),
+        pl.coalesce(meta.struct.field("mlflow.traceOutputs"), data.struct.field("response")).alias(
+            "_response"
+        ),
+        info.struct.field("request_preview").alias("_request_preview"),
+        info.struct.field("response_preview").alias("_response_preview"),
+        _json_map(pl.col("_info_text").str.json_path_match("$.tags")).alias("tags"),
+        _json_map(
+            pl.coalesce(
+                pl.col("_info_text").str.json_path_match("$.trace_metadata"),
+                pl.col("_info_text").str.json_path_match("$.request_metadata"),
+            )
+        ).alias("trace_metadata"),
+        meta.struct.field("mlflow.modelId").alias("model_id"),
+        meta.struct.field("mlflow.trace.session").alias("session_id"),
+        meta.struct.field("mlflow.trace.user").alias("user_id"),
+        "landing_key",
+    )
     rows = (
-        good.join(_root_io(spans), on="_row", how="left")
-        .join(_display_spans(spans), on="_row", how="left")
-        .select(
-            "_row",
-            "trace_id",
-            info.struct.field("client_request_id").alias("client_request_id"),
-            pl.coalesce(
-                info.struct.field("trace_location")
-                .struct.field("mlflow_experiment")
-                .struct.field("experiment_id"),
-                info.struct.field("experiment_id"),
-            ).alias("experiment_id"),
-            "request_time",
-            pl.col("request_time").dt.date().alias("request_date"),
-            pl.coalesce(
-                info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
-                info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
-                (duration_seconds * 1000).round(0).cast(pl.Int64, strict=False),
-            ).alias("execution_duration_ms"),
-            pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
-            .then(pl.lit("STATE_UNSPECIFIED"))
-            .otherwise(state)
-            .alias("state"),
-            pl.coalesce(
-                "_root_inputs", meta.struct.field("mlflow.traceInputs"), data.struct.field("request")
-            ).alias("request"),
-            pl.coalesce(
-                "_root_outputs", meta.struct.field("mlflow.traceOutputs"), data.struct.field("response")
-            ).alias("response"),
-            info.struct.field("request_preview").alias("_request_preview"),
-            info.struct.field("response_preview").alias("_response_preview"),
-            _json_map(pl.col("_info_text").str.json_path_match("$.tags")).alias("tags"),
-            _json_map(
-                pl.coalesce(
-                    pl.col("_info_text").str.json_path_match("$.trace_metadata"),
-                    pl.col("_info_text").str.json_path_match("$.request_metadata"),
-                )
-            ).alias("trace_metadata"),
-            meta.struct.field("mlflow.modelId").alias("model_id"),
-            meta.struct.field("mlflow.trace.session").alias("session_id"),
-            meta.struct.field("mlflow.trace.user").alias("user_id"),
+        base.join(_root_io(spans), on="_row", how="left", maintain_order="left")
+        .join(_display_spans(spans), on="_row", how="left", maintain_order="left")
+        .with_columns(
+            pl.coalesce("_root_inputs", "_request").alias("request"),
+            pl.coalesce("_root_outputs", "_response").alias("response"),
             pl.col("span_count").fill_null(0),
             pl.col("spans").fill_null("[]"),
-            "landing_key",
         )
         .with_columns(
             pl.coalesce("_request_preview", pl.col("request").str.slice(0, PREVIEW_CHARS)).alias(
@@ -845,9 +863,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         .agg(pl.col("call").alias("tool_calls"))
     )
     rows = (
-        rows.join(_retrieved_documents(spans), on="_row", how="left")
-        .join(chat, on="_row", how="left")
-        .join(tool_calls, on="_row", how="left")
+        rows.join(_retrieved_documents(spans), on="_row", how="left", maintain_order="left")
+        .join(chat, on="_row", how="left", maintain_order="left")
+        .join(tool_calls, on="_row", how="left", maintain_order="left")
         .with_columns(
             pl.col("retrieved_documents").fill_null(pl.lit([], pl.List(DOCUMENT))),
             pl.col("chat_messages").fill_null(pl.lit([], pl.List(CHAT_MESSAGE))),
@@ -857,18 +875,14 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     )
     hashed = [c for c in TRACES_SCHEMA.names() if c not in ("landing_key", "content_hash", "ingested_at")]
     content = pl.struct(hashed)
-    return (
-        rows.with_columns(
-            pl.concat_str(
-                [
-                    content.hash(seed=0x5EED).cast(pl.String).str.zfill(20),
-                    content.hash(seed=0xFEED).cast(pl.String).str.zfill(20),
-                ]
-            ).alias("content_hash")
-        )
-        .sort("_row")
-        .select([pl.col(name).cast(dtype) for name, dtype in TRACES_SCHEMA.items()])
-    )
+    return rows.with_columns(
+        pl.concat_str(
+            [
+                content.hash(seed=0x5EED).cast(pl.String).str.zfill(20),
+                content.hash(seed=0xFEED).cast(pl.String).str.zfill(20),
+            ]
+        ).alias("content_hash")
+    ).select([pl.col(name).cast(dtype) for name, dtype in TRACES_SCHEMA.items()])
 
 
 # --- embedded assessments -> submissions ------------------------------------------------------

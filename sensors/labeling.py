@@ -82,11 +82,14 @@ def _unpublished(lake: Lake, table: str, folded: pl.DataFrame, on: list[str]) ->
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """Runs that bring the labeling tables up to date with the definition events and the traces table."""
+    """Runs that bring the labeling tables up to date with the definition events and the traces table.
+
+    Nothing is pending before the first schema or session event (the built-in schemas are
+    published with the first definition)."""
     events = definition_events.read_events(landing)
     last_key = events["landing_key"].max() if events.height else "none"
     runs: list[dg.RunRequest] = []
-    if _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"]) or _unpublished(
+    if events.height and _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"]) or _unpublished(
         lake, sessions.TABLE, sessions.fold_labeling_sessions(events), ["labeling_session_id"]
     ):
         runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))

@@ -18,21 +18,10 @@ from feedback_pipeline.labeling_file import LabelingFileError, apply_labeling_fi
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch) -> FeedbackHome:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    for name in ("FEEDBACK_LAKE_URI", "FEEDBACK_LANDING_URI", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    return FeedbackHome.from_env()
 
 
 def landed(home: FeedbackHome) -> list[str]:
     return home.landing().list(definition_events.AREA)
-
-
-def run_cli(home: FeedbackHome, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FEEDBACK_HOME": home.root}
-    return subprocess.run([sys.executable, "-m", "feedback_pipeline", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 def test_create_then_get_reads_its_own_write_without_a_pipeline_run(home):
@@ -134,6 +123,7 @@ BAD_FILES = [
     ("label_schemas:\n  - name: q\n    input: {type: text}\n  - name: q\n    input: {type: text}\n", 4, "appears twice"),
     ("label_schemas:\n  - name: q\n    input: {type: text\n", 4, "not valid YAML"),
     ("schemas: []\n", 1, "top-level key 'schemas'"),
+    ("label_schemas:\n  - name: q\n    input:\n      type: categorical\n      options: [Yes, No]\n", 5, 'option True: expected a string (in YAML, quote yes/no options: "Yes")'),
 ]
 
 
@@ -148,23 +138,22 @@ def test_an_invalid_file_names_the_line_at_fault_and_writes_nothing(home, tmp_pa
     assert landed(home) == []
 
 
-def test_cli_apply_is_idempotent_and_refuses_bad_files(home, tmp_path):
-    first = run_cli(home, "apply", "examples/labeling.yaml")
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == [
+def test_cli_apply_is_idempotent_and_refuses_bad_files(home, cli, tmp_path):
+    first = cli("apply", "examples/labeling.yaml")
+    assert first.stdout.decode().splitlines() == [
         "label schema summary_quality: created",
         "label schema expected_summary: created",
         "labeling session label_summaries: created",
     ]
     files = landed(home)
-    second = run_cli(home, "apply", "examples/labeling.yaml")
-    assert second.stdout.strip() == "no changes" and landed(home) == files
+    second = cli("apply", "examples/labeling.yaml")
+    assert second.stdout.decode().strip() == "no changes" and landed(home) == files
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("label_schemas:\n  - name: q\n    type: feedback\n    input: {type: categorical, options: [a, a]}\n")
-    refused = run_cli(home, "apply", str(bad))
+    refused = cli("apply", str(bad), check=False)
     assert refused.returncode != 0
-    assert f"{bad}:4: InputCategorical.options repeats ['a']" in refused.stderr
+    assert f"{bad}:4: InputCategorical.options repeats ['a']" in refused.stderr.decode()
     assert landed(home) == files
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +19,11 @@ from tests.labeling_traces import trace_rows
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch) -> FeedbackHome:
-    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
-    for name in ("FEEDBACK_LAKE_URI", "FEEDBACK_LANDING_URI", "DAGSTER_HOME", "FEEDBACK_REVIEW_APP_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return FeedbackHome.from_env()
+
+
+@pytest.fixture(autouse=True)
+def default_review_app_url(monkeypatch) -> None:
+    monkeypatch.delenv("FEEDBACK_REVIEW_APP_URL", raising=False)
 
 
 def landed(home: FeedbackHome) -> list[str]:
@@ -272,7 +268,7 @@ def test_cron_matching_and_due_sessions(home):
 # ---------------------------------------------------------------- CLI
 
 
-def test_sessions_cli_prints_progress_per_reviewer(home):
+def test_sessions_cli_prints_progress_per_reviewer(home, cli):
     apply_labeling_file(REPO / "examples/labeling.yaml", home=home)
     session = fp.get_labeling_session("label_summaries")
     lake = home.lake()
@@ -285,15 +281,12 @@ def test_sessions_cli_prints_progress_per_reviewer(home):
         ("tr-0000", "label_summaries", "summary_quality", "feedback", "alice@example.com", True),
         ("tr-0001", "label_summaries", "_skip", "skip", "bob@example.com", True),
     ))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FEEDBACK_HOME": home.root}
-    listed = subprocess.run([sys.executable, "-m", "feedback_pipeline", "sessions", "list"], cwd=REPO, env=env, capture_output=True, text=True)
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[1].split()[:6] == ["label_summaries", "3", "1", "0", "1", "1"]
-    shown = subprocess.run([sys.executable, "-m", "feedback_pipeline", "sessions", "show", "label_summaries"], cwd=REPO, env=env, capture_output=True, text=True)
-    assert shown.returncode == 0, shown.stderr
-    assert "items            3: 1 completed, 0 in progress, 1 skipped, 1 pending" in shown.stdout
-    assert "review app       http://127.0.0.1:8000/sessions/label_summaries" in shown.stdout
-    lines = {line.split()[0]: line.split()[1:] for line in shown.stdout.splitlines() if "@example.com" in line.split()[0]}
+    listed = cli("sessions", "list").stdout.decode()
+    assert listed.splitlines()[1].split()[:6] == ["label_summaries", "3", "1", "0", "1", "1"]
+    shown = cli("sessions", "show", "label_summaries").stdout.decode()
+    assert "items            3: 1 completed, 0 in progress, 1 skipped, 1 pending" in shown
+    assert "review app       http://127.0.0.1:8000/sessions/label_summaries" in shown
+    lines = {line.split()[0]: line.split()[1:] for line in shown.splitlines() if "@example.com" in line.split()[0]}
     assert lines == {"alice@example.com": ["1", "0"], "bob@example.com": ["0", "1"]}
-    missing = subprocess.run([sys.executable, "-m", "feedback_pipeline", "sessions", "show", "nope"], cwd=REPO, env=env, capture_output=True, text=True)
-    assert missing.returncode != 0 and "labeling session 'nope' does not exist" in missing.stderr
+    missing = cli("sessions", "show", "nope", check=False)
+    assert missing.returncode != 0 and b"labeling session 'nope' does not exist" in missing.stderr

@@ -11,7 +11,7 @@ import click
 
 from feedback_pipeline.home import FeedbackHome
 
-STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments")
+STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments", "sensors.datasets")
 MAX_ROUNDS = 10_000
 
 
@@ -37,7 +37,7 @@ def _summary(result) -> str:
         shown = {
             key: value.value
             for key, value in materialization.metadata.items()
-            if key in {"received", "ingested", "accepted", "rejected", "duplicates", "records", "items", "rows", "delta_version"}
+            if key in {"received", "ingested", "accepted", "rejected", "duplicates", "records", "items", "rows", "delta_version", "record_count"}
         }
         parts.append(f"{materialization.asset_key.to_user_string()} " + " ".join(f"{k}={v}" for k, v in shown.items()))
     return "; ".join(parts)
