@@ -60,5 +60,5 @@ def demo() -> None:
         f"Sessions:      feedback-pipeline sessions show label_summaries\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
-    invitation = invite_reviewer(home.landing(), "reviewer@example.com")
-    click.echo(f"Review App:    feedback-pipeline review-app, then open {invitation.url}")
+    invitation = invite_reviewer(home.landing(), "alice@example.com", session="label_summaries")
+    click.echo(f"Review App:    feedback-pipeline review-app, then open (as alice) {invitation.url}")
