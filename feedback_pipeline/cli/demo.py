@@ -61,4 +61,4 @@ def demo() -> None:
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
     invitation = invite_reviewer(home.landing(), "alice@example.com", session="label_summaries")
-    click.echo(f"Review App:    feedback-pipeline review-app, then open {invitation.url}")
+    click.echo(f"Review App:    feedback-pipeline review-app, then open (as alice) {invitation.url}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import secrets
 from pathlib import Path
@@ -32,10 +31,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email
-from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers, submission
+from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
 from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
 from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
 from feedback_pipeline.review_app.trace_view import trace_view
+from feedback_pipeline.submissions import land_submissions, submission
 
 PACKAGE_DIR = Path(__file__).parent
 SESSION_COOKIE = "fp_session"
@@ -334,10 +334,10 @@ def create_app(
         queue = context.pop("queue")
         trace_id = str(context["item"]["trace_id"])
         action = (posted.get("action") or ["submit"])[0]
+        human = {"source_type": "HUMAN", "source_id": reviewer}
         if action == "skip":
             records = [
-                submission(name=SKIP_NAME, kind="skip", value=None, source_id=reviewer, origin="review-app",
-                           trace_id=trace_id, session=name)
+                submission(name=SKIP_NAME, kind="skip", source=human, origin=REVIEW_APP_LABEL, trace_id=trace_id, session=name)
             ]
         else:
             answers, errors = parse_answers(context["questions"], posted)
@@ -355,23 +355,22 @@ def create_app(
                     continue
                 records.append(
                     submission(
-                        name=answer.question.name, kind=answer.question.kind, value=answer.value, source_id=reviewer,
-                        origin="review-app", trace_id=trace_id, session=name, rationale=answer.comment,
+                        name=answer.question.name, kind=answer.question.kind, value=answer.value, source=human,
+                        origin=REVIEW_APP_LABEL, trace_id=trace_id, session=name, rationale=answer.comment,
                         metadata={"schema_version": answer.question.version, "item_id": item_id},
                         overrides=earlier["assessment_id"] if earlier and answer.question.kind == "feedback" else None,
                     )
                 )
         written = None
         if records:
-            lines = [json.dumps(r) for r in records]
-            written = await run_in_threadpool(state.landing.write_lines, "submissions", lines, label=REVIEW_APP_LABEL)
+            (written,) = await run_in_threadpool(land_submissions, state.landing, records, label=REVIEW_APP_LABEL)
             state.data.pending.add(records)
         ids = queue["item_id"].to_list()
         statuses = dict(zip(ids, queue["status"].to_list(), strict=True))
         start = ids.index(item_id)
         upcoming = [i for i in ids[start + 1 :] + ids[:start] if statuses[i] == "pending"]
         base = f"/sessions/{quote(name, safe='')}"
-        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all&finished=1"
+        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all"
         response = RedirectResponse(target, status_code=303)
         if written:
             state.set_cookie(response, WROTE_COOKIE, written)

@@ -2,17 +2,16 @@
 
 A question is the current version of a label schema (latest non-deleted version of its name). The
 form posts `answer:<name>` (repeated for lists) and `comment:<name>`; `parse_answers` checks each
-against its schema and says what is wrong in words, before anything is landed.
+against its schema and says what is wrong in words, before anything is landed (as submissions made
+by `feedback_pipeline.submissions.submission`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -21,18 +20,6 @@ from feedback_pipeline.schemas import current_schemas
 
 INPUT_TYPES = ("categorical", "categorical_list", "numeric", "text", "text_list", "pass_fail")
 SKIP_NAME = "_skip"
-
-
-def new_assessment_id() -> str:
-    return "a-" + uuid.uuid4().hex
-
-
-def new_submission_id() -> str:
-    return "s-" + uuid.uuid4().hex
-
-
-def utc_now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -186,48 +173,6 @@ def parse_answers(
     if not answers and not errors:
         errors[""] = "answer at least one question, or skip the item"
     return answers, errors
-
-
-def submission(
-    *,
-    name: str,
-    kind: str,
-    value: Any,
-    source_id: str,
-    origin: str,
-    trace_id: str | None = None,
-    client_request_id: str | None = None,
-    session: str | None = None,
-    rationale: str | None = None,
-    span_id: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    overrides: str | None = None,
-    submission_id: str | None = None,
-) -> dict[str, Any]:
-    """A submission record in the landing format (docs/ARCHITECTURE.md).
-
-    Ids are fresh, except that a client's own submission_id (an idempotency key) always yields the
-    same assessment_id, so a retried request reports the id that was stored.
-    """
-    assessment_id = "a-" + uuid.uuid5(uuid.NAMESPACE_URL, submission_id).hex if submission_id else new_assessment_id()
-    return {
-        "submission_id": submission_id or new_submission_id(),
-        "action": "create",
-        "assessment_id": assessment_id,
-        "trace_id": trace_id,
-        "client_request_id": client_request_id,
-        "span_id": span_id,
-        "session": session,
-        "name": name,
-        "kind": kind,
-        "value": value,
-        "rationale": rationale,
-        "source": {"source_type": "HUMAN", "source_id": source_id},
-        "metadata": dict(metadata or {}),
-        "overrides": overrides,
-        "created_at": utc_now_text(),
-        "origin": origin,
-    }
 
 
 def _as_form(value: Any) -> list[str]:

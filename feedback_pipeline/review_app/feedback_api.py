@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.review_app.access import AccessRegistry
-from feedback_pipeline.review_app.answers import submission
+from feedback_pipeline.submissions import land_submissions, submission
 
 API_LABEL = "api"
 _ID = Field(default=None, min_length=1, max_length=256)
@@ -112,13 +113,17 @@ def feedback_router(access: AccessRegistry, landing: LandingZone) -> APIRouter:
         return name
 
     def land(body: _AssessmentIn, kind: str, app_name: str) -> Accepted:
+        # A client's submission_id (an idempotency key) always yields the same assessment_id, so a
+        # retried request reports the id that was stored.
+        assessment_id = "a-" + uuid.uuid5(uuid.NAMESPACE_URL, body.submission_id).hex if body.submission_id else None
         record = submission(
-            name=body.name, kind=kind, value=body.value, source_id=body.user_id, origin="api",
+            name=body.name, kind=kind, value=body.value, origin=API_LABEL, assessment_id=assessment_id,
+            source={"source_type": "HUMAN", "source_id": body.user_id},
             trace_id=body.trace_id, client_request_id=body.client_request_id, rationale=body.comment,
             span_id=body.span_id, metadata={**body.metadata, "api_key_name": app_name},
             submission_id=body.submission_id,
         )
-        landing.write_lines("submissions", [json.dumps(record)], label=API_LABEL)
+        land_submissions(landing, [record], label=API_LABEL)
         return Accepted(assessment_id=record["assessment_id"], submission_id=record["submission_id"])
 
     @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
