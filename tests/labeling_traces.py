@@ -10,7 +10,6 @@ import polars as pl
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import TRACES_SCHEMA
 
-TIME = pl.Datetime("us", "UTC")
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
