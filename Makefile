@@ -35,10 +35,15 @@ demo: install
 test: install-test chromium check-defs
 	$(BIN)/python -m pytest
 
-## up: the Dagster UI and daemon, with DAGSTER_HOME under FEEDBACK_HOME so state survives restarts
+## up: the Dagster UI and daemon, with DAGSTER_HOME under FEEDBACK_HOME so state survives restarts,
+##     and the Review App (REVIEW_APP_PORT, default 8000) in the background, stopped with them
+REVIEW_APP_PORT ?= 8000
 up: install
 	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
-	$(BIN)/dagster dev -w workspace.yaml
+	@$(BIN)/feedback-pipeline review-app --port $(REVIEW_APP_PORT) & review_app=$$!; \
+	  trap 'kill $$review_app 2>/dev/null' EXIT INT TERM; \
+	  echo "Review App: http://127.0.0.1:$(REVIEW_APP_PORT) (invite reviewers: $(BIN)/feedback-pipeline reviewers invite EMAIL)"; \
+	  $(BIN)/dagster dev -w workspace.yaml
 
 ## bench: every stage beside its I/O floor, and the MLflow comparison; into bench/RESULTS.md (BENCH_ARGS="--scale medium")
 bench: $(VENV)/.installed-bench

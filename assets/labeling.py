@@ -55,9 +55,14 @@ def existing_items(lake_handle: Lake, labeling_session_id: str) -> pl.DataFrame:
     kinds={"delta", "polars"},
     partitions_def=labeling_session_partitions,
     deps=[labeling_sessions, dg.AssetDep("traces", partition_mapping=dg.AllPartitionMapping())],
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
-    """Immutable copies of a session's traces: new matches are appended, existing items never change."""
+    """Immutable copies of a session's traces: new matches are appended, existing items never change.
+
+    The Delta table is partitioned by session_id and each run merges only into its own partition,
+    so sessions refreshed at the same time do not conflict (a conflict on first creation is retried).
+    """
     handle = lake.lake()
     session_id = context.partition_key
     existing = existing_items(handle, session_id)
@@ -68,7 +73,10 @@ def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing
         return dg.MaterializeResult(
             metadata={"session_deleted_or_unknown": True, "items": existing.height, "delta_version": handle.version(sessions.ITEMS_TABLE)}
         )
-    result = handle.merge(sessions.ITEMS_TABLE, snapshot.items, on=["session_id", "item_id"], update=False)
+    result = handle.merge(
+        sessions.ITEMS_TABLE, snapshot.items, on=["session_id", "item_id"], update=False,
+        partition_by=["session_id"], within={"session_id": session_id},
+    )
     return dg.MaterializeResult(
         metadata={
             "items": existing.height + result.rows_inserted,

@@ -2,7 +2,6 @@
 
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from assets.resources import LakeResource, LandingResource
@@ -19,19 +18,6 @@ class TraceFilesConfig(dg.Config):
     landing_keys: list[str] = Field(default_factory=list)
 
 
-def _landing_keys_for_days(lake, first_day: str, last_day: str) -> list[str]:
-    scan = lake.scan("traces")
-    if scan is None:
-        return []
-    days = pl.col("request_date").cast(pl.String)
-    return (
-        scan.filter(days.is_between(pl.lit(first_day), pl.lit(last_day)))
-        .select(pl.col("landing_key").unique().sort())
-        .collect()["landing_key"]
-        .to_list()
-    )
-
-
 @dg.asset(
     partitions_def=TRACE_DAYS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -44,7 +30,7 @@ def traces(
     """MLflow traces, one row per trace_id, daily-partitioned on request time; malformed lines go to `trace_rejections`."""
     the_lake, zone = lake.lake(), landing.landing()
     days = context.partition_key_range
-    keys = config.landing_keys or _landing_keys_for_days(the_lake, days.start, days.end)
+    keys = config.landing_keys or exports.landing_keys_for_days(the_lake, days.start, days.end)
     lines = exports.read_trace_lines(zone, keys)
     parsed = parse_mlflow_traces(lines)
     changed = the_lake.unseen("traces", parsed.traces, on=["trace_id"], change_column="content_hash")

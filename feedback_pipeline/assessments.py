@@ -18,6 +18,7 @@ scope (after a crash, a schema change or a backfill) moves rows between them and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,7 +35,7 @@ from feedback_pipeline.submissions import (
     duckdb_connection,
     parse_lines,
 )
-from feedback_pipeline.landing import processed_high_water, record_processed
+from feedback_pipeline.landing import LandingKey, processed_high_water, record_processed
 
 if TYPE_CHECKING:
     from feedback_pipeline.home import FeedbackHome
@@ -365,8 +366,12 @@ def value_facts(frame: pl.DataFrame, column: str = "value") -> pl.DataFrame:
     )
 
 
-def _reason(condition: pl.Expr, message: pl.Expr) -> pl.Expr:
-    return pl.when(condition).then(message)
+Rule = tuple[pl.Expr, pl.Expr]
+
+
+def _reason(condition: pl.Expr, message: pl.Expr) -> Rule:
+    """A validation rule: when `condition` holds, `message` (in words a person can act on) is a reason."""
+    return condition.fill_null(False), message
 
 
 def _short(column: str) -> pl.Expr:
@@ -415,7 +420,8 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
         pl.coalesce("trace_id", "t_trace_id").alias("trace_id"),
         pl.when(inherits).then(pl.col("t_span_id")).otherwise(pl.coalesce("span_id", "t_span_id")).alias("span_id"),
         pl.when(inherits).then(pl.col("t_session")).otherwise(pl.coalesce("session", "t_session")).alias("session"),
-        pl.coalesce("name", "t_name").alias("name"),
+        pl.when(pl.col("kind") == "skip").then(pl.coalesce("name", "t_name", pl.lit("skip")))
+        .otherwise(pl.coalesce("name", "t_name")).alias("name"),
         pl.col("kind").alias("given_kind"),
         pl.when(inherits & has_target).then(pl.col("t_kind")).otherwise(pl.col("kind").fill_null("feedback")).alias("kind"),
         pl.when(inherits & has_target).then(pl.col("t_source_type")).otherwise(pl.col("source_type")).alias("source_type"),
@@ -433,14 +439,16 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
     frame = frame.with_columns(pl.col("trace_id").is_in(context.traces["trace_id"].implode()).alias("trace_known"))
     frame = frame.join(context.schemas, on="name", how="left")
     live_sessions = context.sessions.filter(~pl.col("deleted").fill_null(False))
+    columns = [pl.col("name").alias("session_name"), "labeling_session_id", "assigned_users", "label_schemas"]
     session_lookup = pl.concat(
         [
-            live_sessions.select(pl.col("name").alias("session"), "labeling_session_id", "assigned_users", "label_schemas"),
-            live_sessions.select(pl.col("labeling_session_id").alias("session"), "labeling_session_id", "assigned_users",
-                                 "label_schemas"),
+            live_sessions.select(pl.col("name").alias("session"), *columns),
+            live_sessions.select(pl.col("labeling_session_id").alias("session"), *columns),
         ]
     ).unique("session", keep="last", maintain_order=True)
-    frame = frame.join(session_lookup, on="session", how="left").join(
+    frame = frame.join(session_lookup, on="session", how="left").with_columns(
+        pl.coalesce("session_name", "session").alias("session")  # a session named by its id is stored by name
+    ).join(
         context.items.rename({"session_id": "labeling_session_id"}).with_columns(pl.lit(True).alias("in_session")),
         on=["labeling_session_id", "trace_id"],
         how="left",
@@ -448,7 +456,7 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
     return _with_reasons(frame)
 
 
-def _value_reasons(is_answer: pl.Expr) -> list[pl.Expr]:
+def _value_reasons(is_answer: pl.Expr) -> list[Rule]:
     """Reasons a value does not fit its label schema's input (or, without a schema, MLflow's value types)."""
     name, vtype = pl.col("name"), pl.col("value_type")
     given = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_not_null()
@@ -581,12 +589,25 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
                 pl.format("kind is '{}' but label schema '{}' is a {}", kind, name, pl.col("schema_type"))),
         *_value_reasons(is_answer),
     ]
-    reasons = (
-        pl.when(pl.col("parse_error").is_not_null())
-        .then(pl.concat_list(pl.col("parse_error")))
-        .otherwise(pl.concat_list([rule.cast(pl.String) for rule in rules]).list.drop_nulls())
+    parse_failed = pl.col("parse_error").is_not_null()
+    failing = frame.with_row_index("_row").with_columns(
+        (parse_failed | pl.any_horizontal([condition for condition, _ in rules])).alias("_failing")
     )
-    checked = frame.with_columns(reasons.alias("reasons"))
+    # Messages are formatted only for the failing rows: most rows pass, and formatting is the costly part.
+    passed = failing.filter(~pl.col("_failing")).with_columns(pl.lit([], pl.List(pl.String)).alias("reasons"))
+    failed = failing.filter(pl.col("_failing")).with_columns(
+        pl.when(parse_failed)
+        .then(pl.concat_list(pl.col("parse_error")))
+        .otherwise(
+            pl.concat_list([
+                pl.when(condition).then(pl.coalesce(message.cast(pl.String), pl.lit(f"fails validation rule {index}")))
+                for index, (condition, message) in enumerate(rules, 1)
+            ])
+            .list.drop_nulls()
+        )
+        .alias("reasons")
+    )
+    checked = pl.concat([passed, failed]).sort("_row").drop("_row", "_failing")
     rejected_creates = checked.filter((pl.col("action") == "create") & (pl.col("reasons").list.len() > 0))["assessment_id"]
     follow_up = pl.col("t_in_batch").fill_null(False) & pl.col("target_id").is_in(rejected_creates.implode()) & (
         (pl.col("action") != "create") | pl.col("overrides").is_not_null()
@@ -679,7 +700,7 @@ def with_validity(state: pl.DataFrame) -> pl.DataFrame:
     return ordered.with_columns((newest & ~pl.col("assessment_id").is_in(overridden.implode())).alias("valid"))
 
 
-def _content_hash(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
+def _content_hash(columns: list[str]) -> pl.Expr:
     return pl.concat_str([pl.col(c).cast(pl.String).fill_null("\u2400") for c in columns], separator="\u241f").hash().cast(
         pl.String
     )
@@ -712,7 +733,7 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
     stale_rejections = _read(lake, REJECTIONS, REJECTION_SCHEMA, pl.col("submission_id").is_in(events["submission_id"].implode()))
     unrejected = _delete_ids(lake, REJECTIONS, "submission_id", stale_rejections["submission_id"].to_list())
 
-    events = events.with_columns(_content_hash(events, list(HISTORY_SCHEMA)).alias("content_hash"))
+    events = events.with_columns(_content_hash(list(HISTORY_SCHEMA)).alias("content_hash"))
     history_result = lake.merge(HISTORY, events, on=["submission_id"], change_column="content_hash")
     stale_history = _read(lake, HISTORY, HISTORY_SCHEMA, pl.col("submission_id").is_in(rejections["submission_id"].implode()))
     withdrawn = _delete_ids(lake, HISTORY, "submission_id", stale_history["submission_id"].to_list())
@@ -761,7 +782,7 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
         ]
     )
     state = with_validity(alive)
-    state = state.with_columns(_content_hash(state, list(ASSESSMENT_SCHEMA)).alias("content_hash"))
+    state = state.with_columns(_content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash"))
     result = lake.merge(ASSESSMENTS, state, on=["assessment_id"], change_column="content_hash")
     gone = current.filter(
         pl.col("assessment_id").is_in(assessment_ids.implode()) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())
@@ -806,6 +827,17 @@ def underived_dates(lake: Lake) -> list[date]:
     ])
     missing = lake.scan(SUBMISSIONS).select("submission_id", "submission_date").collect().join(done, on="submission_id", how="anti")
     return sorted(missing["submission_date"].unique().to_list())
+
+
+def ready_keys(lake: Lake, landing: LandingZone, keys: list[str]) -> list[str]:
+    """The leading submission files that arrived before the first trace file still waiting to be
+    ingested: a submission is validated only once every trace that landed before it is in `traces`
+    (the trace stage lands the assessments embedded in an export before it commits the traces)."""
+    waiting = landing.list("traces", after=processed_high_water(lake, "traces"), limit=1)
+    if not waiting:
+        return keys
+    cutoff = LandingKey.parse(waiting[0]).time_ns
+    return list(itertools.takewhile(lambda key: LandingKey.parse(key).time_ns < cutoff, keys))
 
 
 def pending_submissions(lake: Lake, landing: LandingZone, after_key: str | None = None) -> pl.DataFrame:
@@ -867,7 +899,7 @@ def search_assessments(
 
     `include_pending` folds in submissions still waiting in the landing zone (read-your-writes:
     what a reviewer just answered shows at once, with `pending` True). `since`/`until` filter on
-    the time of the latest change (`timestamp` = updated_at).
+    the time of the latest change (`timestamp` = updated_at; naive datetimes are read as UTC).
     """
     if lake is None or (include_pending and landing is None):
         if home is None:
@@ -889,9 +921,9 @@ def search_assessments(
     if kind is not None:
         conditions.append(pl.col("kind") == kind)
     if since is not None:
-        conditions.append(pl.col("timestamp") >= since)
+        conditions.append(pl.col("timestamp") >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     if until is not None:
-        conditions.append(pl.col("timestamp") < until)
+        conditions.append(pl.col("timestamp") < (until if until.tzinfo else until.replace(tzinfo=UTC)))
     if not include_invalid:
         conditions.append(pl.col("valid"))
     if conditions:
@@ -940,7 +972,7 @@ def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> l
     """Collect and derive every pending landing file, batch by batch, without Dagster (tests, benchmarks)."""
     watermark = processed_watermark(lake)
     reports = []
-    for batch in batches(landing.list(AREA, after=watermark), watermark, max_files):
+    for batch in batches(ready_keys(lake, landing, landing.list(AREA, after=watermark)), watermark, max_files):
         collected = collect_submissions(lake, landing, batch.scope)
         reports.append({"collected": collected, **derive_assessments(lake, batch.scope)})
     return reports

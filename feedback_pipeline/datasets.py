@@ -430,9 +430,8 @@ def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResu
     Blocks when inputs are missing or empty, when a record key repeats, or when an expectation
     value is not of its label schema's type (kind, categorical options, numeric bounds).
     """
-    import great_expectations as gx
-
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
     checks = _value_checks(build.expectation_values, current_schemas(label_schemas))
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

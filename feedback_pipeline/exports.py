@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 import polars as pl
 
+from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingKey, LandingZone, slug
 from feedback_pipeline.traces import request_dates
 
@@ -173,6 +174,20 @@ def read_trace_lines(landing: LandingZone, keys: list[str]) -> pl.DataFrame:
         .with_columns((pl.col("line_number") + pl.col("offset").fill_null(0)).alias("line_number"))
         .drop("offset")
         .filter(pl.col("raw").str.strip_chars() != "")
+    )
+
+
+def landing_keys_for_days(lake: Lake, first_day: str, last_day: str) -> list[str]:
+    """The landing files that hold the traces of a request-date range (what a backfill re-reads)."""
+    scan = lake.scan("traces")
+    if scan is None:
+        return []
+    days = pl.col("request_date").cast(pl.String)
+    return (
+        scan.filter(days.is_between(pl.lit(first_day), pl.lit(last_day)))
+        .select(pl.col("landing_key").unique().sort())
+        .collect()["landing_key"]
+        .to_list()
     )
 
 

@@ -159,7 +159,8 @@ def apply_labeling_file(path: str | Path, *, home: FeedbackHome | None = None) -
     """Land the events that make the definitions match the file; returns one line per change (none: no changes)."""
     home = home or FeedbackHome.from_env()
     landing = home.landing()
-    current_schemas = schemas.current_by_name(schemas.schema_table(home))
+    events = definition_events.read_events(landing)
+    current_schemas = schemas.current_by_name(schemas.fold_label_schemas(events))
     parsed = parse_labeling_file(Path(path).read_text(encoding="utf-8"), list(current_schemas), str(path))
 
     changes: list[str] = []
@@ -172,9 +173,9 @@ def apply_labeling_file(path: str | Path, *, home: FeedbackHome | None = None) -
         changes.append(f"label schema {schema.name}: " + (f"new version {current.version + 1}" if current else "created"))
     definition_events.write_events(landing, schema_events, label=definition_events.SCHEMA_LABEL)
 
-    table = sessions.session_table(home)
+    table = sessions.fold_labeling_sessions(events)
     live = {row["name"]: sessions.session_from_row(row, home) for row in sessions.live_sessions(table).iter_rows(named=True)}
-    requested = sessions.requested_traces(definition_events.read_events(landing))
+    requested = sessions.requested_traces(events)
     for session, trace_ids in parsed.sessions:
         current = live.get(session.name)
         session_id = current.labeling_session_id if current else f"ses-{uuid.uuid4().hex[:16]}"

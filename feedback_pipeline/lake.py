@@ -144,13 +144,16 @@ class Lake:
         change_column: str | None = None,
         update: bool = True,
         partition_by: list[str] | None = None,
+        within: dict[str, str] | None = None,
         commit_metadata: dict[str, str] | None = None,
     ) -> WriteResult:
         """Upsert `frame` by the key columns `on`.
 
         With `change_column` (a content hash), rows whose key and hash already stand in the table
         are dropped before the merge, so an unchanged batch writes nothing. With `update=False`
-        existing keys are left alone (insert-only: the first write of a key wins).
+        existing keys are left alone (insert-only: the first write of a key wins). `within`
+        limits the merge to the target rows with these partition values, so merges into
+        different partitions of a partitioned table commit concurrently without conflict.
         """
         if frame.height == 0:
             return WriteResult(name, self.version(name), 0)
@@ -176,7 +179,9 @@ class Lake:
             pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
         if pending.height == 0:
             return WriteResult(name, table.version(), 0)
-        predicate = " AND ".join(f"t.`{c}` = s.`{c}`" for c in on)
+        predicate = " AND ".join(
+            [f"t.`{c}` = s.`{c}`" for c in on] + [f"t.`{c}` = '{v.replace(chr(39), chr(39) * 2)}'" for c, v in (within or {}).items()]
+        )
         merger = table.merge(
             pending.to_arrow(),
             predicate=predicate,

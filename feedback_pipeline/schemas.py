@@ -60,6 +60,8 @@ def _options(field: str, options: object) -> list[str]:
     if not 1 <= len(options) <= MAX_OPTIONS:
         raise ValueError(f"{field} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
     for option in options:
+        if isinstance(option, bool):
+            raise ValueError(f"{field} option {option!r}: expected a string (in YAML, quote yes/no options: \"Yes\")")
         if not isinstance(option, str) or not option.strip() or len(option) > MAX_OPTION_CHARS:
             raise ValueError(f"{field} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
     duplicates = sorted({o for o in options if list(options).count(o) > 1})
@@ -369,10 +371,10 @@ def create_label_schema(
 
 def get_label_schema(name: str, *, home: FeedbackHome | None = None) -> LabelSchema:
     """The current version of a schema; ValueError when there is none (or it was deleted)."""
-    found = current_by_name(schema_table(home)).get(name)
-    if found is None:
-        raise ValueError(f"label schema {name!r} does not exist (or was deleted): expected one of {sorted(current_by_name(schema_table(home)))}")
-    return found
+    current = current_by_name(schema_table(home))
+    if name not in current:
+        raise ValueError(f"label schema {name!r} does not exist (or was deleted): expected one of {sorted(current)}")
+    return current[name]
 
 
 def list_label_schemas(*, home: FeedbackHome | None = None) -> list[LabelSchema]:

@@ -29,6 +29,7 @@ import polars as pl
 
 from feedback_pipeline import definition_events, schemas
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
 
 TABLE = "labeling_sessions"
 ITEMS_TABLE = "session_items"
@@ -59,9 +60,9 @@ TRACE_COLUMNS = {
     "response": pl.String,
     "request_preview": pl.String,
     "response_preview": pl.String,
-    "chat_messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),
-    "retrieved_documents": pl.List(pl.Struct({"id": pl.String, "page_content": pl.String, "doc_uri": pl.String})),
-    "tool_calls": pl.List(pl.Struct({"name": pl.String, "inputs": pl.String, "outputs": pl.String})),
+    "chat_messages": pl.List(CHAT_MESSAGE),
+    "retrieved_documents": pl.List(DOCUMENT),
+    "tool_calls": pl.List(TOOL_CALL),
     "spans": pl.String,
     "tags": pl.String,
     "trace_metadata": pl.String,

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 AREA = "submissions"
 ACTIONS = ("create", "update", "delete")
 KINDS = ("feedback", "expectation", "skip")
-ORIGINS = ("sdk", "review-app", "api", "import", "mlflow-import")
 MAX_LINE_BYTES = 1_000_000
 MAX_LINES_PER_FILE = 50_000
 
@@ -314,7 +313,9 @@ select landing_key, line_number,
   json_type(line) as line_type,
   json_extract_string(line, '$.submission_id') as submission_id,
   lower(json_extract_string(line, '$.action')) as action,
-  json_extract_string(line, '$.assessment_id') as assessment_id,
+  coalesce(json_extract_string(line, '$.assessment_id'),
+           case when coalesce(lower(json_extract_string(line, '$.action')), 'create') = 'create'
+                then 'a-' || md5(json_extract_string(line, '$.submission_id')) end) as assessment_id,
   json_extract_string(line, '$.trace_id') as trace_id,
   json_extract_string(line, '$.client_request_id') as client_request_id,
   json_extract_string(line, '$.span_id') as span_id,
@@ -343,6 +344,7 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
     A line that is not a JSON object, or has no submission_id, still becomes a row (with the id
     `line:<landing_key>#<line_number>`) so it can be rejected with its reason: nothing is lost.
+    A create without assessment_id gets `a-<md5 of submission_id>`, the same on every re-run.
     """
     lines = lines.rename({"raw": "line"}).filter(pl.col("line").str.strip_chars() != "")
     if lines.height == 0:
@@ -400,39 +402,23 @@ CSV_COLUMNS = (
     "name", "kind", "value", "rationale", "source_type", "source_id", "metadata", "overrides", "created_at",
 )
 
-_MLFLOW_SQL = """
-with info as (select info from read_json(?, format='auto', columns={'info': 'JSON'},
-                                      maximum_object_size=1000000000)),
-a as (select info, unnest(from_json(json_extract(info, '$.assessments'), '["JSON"]')) as a from info)
-select json_object(
-  'submission_id', coalesce(a->>'assessment_id', 'mlflow-' || md5(a::varchar)),
-  'action', 'create',
-  'assessment_id', coalesce(a->>'assessment_id', 'a-' || md5(a::varchar)),
-  'trace_id', coalesce(a->>'trace_id', info->>'trace_id'),
-  'span_id', nullif(a->>'span_id', ''),
-  'name', coalesce(a->>'assessment_name', a->>'name'),
-  'kind', case when json_exists(a, '$.expectation') then 'expectation' else 'feedback' end,
-  'value', coalesce(json_extract(a, '$.feedback.value'), json_extract(a, '$.expectation.value'),
-                    try(json(json_extract_string(a, '$.expectation.serialized_value.value')))),
-  'rationale', a->>'rationale',
-  'source', json_extract(a, '$.source'),
-  'metadata', json_extract(a, '$.metadata'),
-  'overrides', a->>'overrides',
-  'created_at', coalesce(a->>'create_time', a->>'create_time_ms'),
-  'origin', 'mlflow-import')::varchar as line
-from a
-"""
-
-
 def mlflow_export_lines(path: Path) -> list[str]:
-    """Submission lines for the assessments embedded in an MLflow trace export (JSON, JSON list or JSONL).
+    """Submission lines for the assessments embedded in an MLflow trace export (JSON, JSON list or JSONL),
+    converted by the trace parser: `submission_id = assessment_id`, so importing twice is a no-op."""
+    from feedback_pipeline.exports import read_export
+    from feedback_pipeline.traces import parse_mlflow_traces
 
-    `submission_id = assessment_id`, so importing the same export twice is a no-op.
-    """
-    connection = duckdb_connection()
-    lines = connection.sql(_MLFLOW_SQL, params=[str(path)]).pl()["line"].to_list()
-    connection.close()
-    return lines
+    with path.open("rb") as stream:
+        chunks = [
+            pl.DataFrame({"raw": lines}, schema={"raw": pl.String}).with_columns(
+                pl.lit(str(path)).alias("landing_key"),
+                pl.int_range(offset + 1, offset + len(lines) + 1, dtype=pl.Int64).alias("line_number"),
+            )
+            for offset, lines in read_export(stream)
+        ]
+    if not chunks:
+        return []
+    return parse_mlflow_traces(pl.concat(chunks)).submissions["submission"].to_list()
 
 
 def csv_lines(path: Path) -> list[str]:

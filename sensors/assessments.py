@@ -3,6 +3,7 @@
 The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
 tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files of one day,
 each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
+Files that arrived after a trace file still waiting to be ingested wait too (`ready_keys`).
 """
 
 
@@ -10,7 +11,7 @@ import dagster as dg
 
 from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline.assessments import Batch, batches, processed_watermark, underived_dates
+from feedback_pipeline.assessments import Batch, batches, processed_watermark, ready_keys, underived_dates
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.submissions import AREA
@@ -38,10 +39,14 @@ def run_request(batch: Batch) -> dg.RunRequest:
 def submissions_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
 ) -> dg.SensorResult | dg.SkipReason:
-    cursor = context.cursor or processed_watermark(lake.lake())
-    keys = landing.landing().list(AREA, after=cursor, limit=FILES_PER_TICK)
-    if not keys:
+    store, zone = lake.lake(), landing.landing()
+    cursor = context.cursor or processed_watermark(store)
+    listed = zone.list(AREA, after=cursor, limit=FILES_PER_TICK)
+    if not listed:
         return dg.SkipReason(f"no submission files after {cursor or 'the start'}")
+    keys = ready_keys(store, zone, listed)
+    if not keys:
+        return dg.SkipReason(f"{len(listed)} submission file(s) wait for earlier trace files to be ingested")
     return dg.SensorResult(
         run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN)], cursor=keys[-1]
     )
@@ -51,7 +56,8 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
     """Runs that process everything pending: landing files not collected yet, and whole days whose
     collected submissions were never derived (a run died between its two steps)."""
     watermark = processed_watermark(lake)
-    requests = [run_request(batch) for batch in batches(landing.list(AREA, after=watermark), watermark, FILES_PER_RUN)]
+    keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
+    requests = [run_request(batch) for batch in batches(keys, watermark, FILES_PER_RUN)]
     covered = {request.partition_key for request in requests}
     for day in underived_dates(lake):
         if day.isoformat() not in covered:

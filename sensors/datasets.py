@@ -1,4 +1,10 @@
-"""Datasets follow their sessions: a partition per dataset a live session names, a run when inputs moved."""
+"""Datasets follow their sessions: a partition per dataset a live session names, a run when inputs moved.
+
+The durable state is in the lake and the instance, not in a cursor: a dataset is pending when the
+fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
+Delta commit nor its last materialization. The run_key is that fingerprint, so a tick that
+repeats itself while a run is queued requests nothing new.
+"""
 
 from __future__ import annotations
 

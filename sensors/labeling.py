@@ -89,9 +89,11 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
     events = definition_events.read_events(landing)
     last_key = events["landing_key"].max() if events.height else "none"
     runs: list[dg.RunRequest] = []
-    if events.height and _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"]) or _unpublished(
-        lake, sessions.TABLE, sessions.fold_labeling_sessions(events), ["labeling_session_id"]
-    ):
+    unpublished = events.height > 0 and (
+        _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"])
+        or _unpublished(lake, sessions.TABLE, sessions.fold_labeling_sessions(events), ["labeling_session_id"])
+    )
+    if unpublished:
         runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))
     traces = lake.scan("traces")
     due = []

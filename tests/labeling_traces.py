@@ -8,36 +8,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from feedback_pipeline.lake import Lake
+from feedback_pipeline.traces import TRACES_SCHEMA
 
-TIME = pl.Datetime("us", "UTC")
-TRACES_SCHEMA = pl.Schema(
-    {
-        "trace_id": pl.String,
-        "client_request_id": pl.String,
-        "experiment_id": pl.String,
-        "request_time": TIME,
-        "request_date": pl.Date,
-        "execution_duration_ms": pl.Int64,
-        "state": pl.String,
-        "request": pl.String,
-        "response": pl.String,
-        "request_preview": pl.String,
-        "response_preview": pl.String,
-        "tags": pl.String,
-        "trace_metadata": pl.String,
-        "model_id": pl.String,
-        "session_id": pl.String,
-        "user_id": pl.String,
-        "span_count": pl.Int64,
-        "retrieved_documents": pl.List(pl.Struct({"id": pl.String, "page_content": pl.String, "doc_uri": pl.String})),
-        "chat_messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),
-        "tool_calls": pl.List(pl.Struct({"name": pl.String, "inputs": pl.String, "outputs": pl.String})),
-        "spans": pl.String,
-        "landing_key": pl.String,
-        "content_hash": pl.String,
-        "ingested_at": TIME,
-    }
-)
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 

@@ -139,6 +139,17 @@ def test_lines_that_are_not_submissions_are_rejected_and_nothing_else_is_lost(wo
     assert json.loads(raw)["created_at"] == "yesterday"
 
 
+def test_a_create_without_assessment_id_gets_a_stable_one(world):
+    line = {"submission_id": "s-plain", "trace_id": world.trace_ids[0], "name": "summary_quality", "value": "Yes",
+            "source": {"source_type": "HUMAN", "source_id": "alice@example.com"}}
+    other = {**line, "submission_id": "s-plain-2", "trace_id": world.trace_ids[1]}
+    land_lines(world.landing, [json.dumps(line), json.dumps(other)])
+    [report] = process(world)
+    assert report["accepted"] == 2
+    ids = current(world)["assessment_id"].to_list()
+    assert len(set(ids)) == 2 and all(i.startswith("a-") and len(i) == 34 for i in ids)
+
+
 def test_several_reasons_are_all_reported(world):
     bad = submission(trace_id="tr-ghost", name="summary_quality", value="Maybe", session="review-1",
                      source=AssessmentSource("HUMAN", "eve"))
@@ -258,12 +269,20 @@ def test_updates_and_deletes_in_the_same_batch_as_their_create_apply_in_order(wo
     assert json.loads(found["assessment_value"].item()) == "No"
 
 
+def test_a_session_named_by_its_id_is_stored_by_name(world):
+    land_submissions(world.landing, [submission(trace_id=world.trace_ids[0], name="summary_quality", value="Yes",
+                                                source=ALICE, session="ls-1")])
+    process(world)
+    assert current(world)["session"].to_list() == ["review-1"]
+
+
 def test_skips_are_recorded_without_schema_checks(world):
     skip = submission(trace_id=world.trace_ids[0], kind="skip", session="review-1", source=BOB, origin="review-app")
     land_submissions(world.landing, [skip])
     process(world)
     row = current(world, kind="skip").row(0, named=True)
     assert (row["valid"], row["assessor_id"], row["assessment_value"]) == (True, "bob@example.com", None)
+    assert row["assessment_name"] == "skip" and row["session"] == "review-1"
 
 
 def test_a_run_killed_between_its_writes_loses_nothing_and_duplicates_nothing(world):

@@ -24,6 +24,7 @@ from assets.assessments import (
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline.entities import AssessmentSource
+from feedback_pipeline.landing import record_processed
 from feedback_pipeline.submissions import AREA, submission
 
 ALICE = AssessmentSource("HUMAN", "alice@example.com")
@@ -106,6 +107,24 @@ def test_sensor_without_a_cursor_starts_at_what_the_lake_already_collected(world
     core.process_pending(world.lake, world.landing)
     context = dg.build_sensor_context(instance=instance, resources=resources(world))
     assert isinstance(sensor_module.submissions_sensor(context), dg.SkipReason)
+
+
+def test_submissions_wait_for_trace_files_that_landed_before_them(world, instance):
+    trace_key = world.landing.write("traces", b"{}\n")
+    early = land_on(world, datetime.now(tz=UTC) - timedelta(minutes=5), [answer(world, 0)])
+    late = world.landing.write_lines(AREA, [json.dumps(answer(world, 1))])
+    ticked = sensor_module.submissions_sensor(dg.build_sensor_context(instance=instance, resources=resources(world)))
+    assert [r.tags[TAG_LAST] for r in ticked.run_requests] == [early] and ticked.cursor == early
+    waiting = sensor_module.submissions_sensor(
+        dg.build_sensor_context(instance=instance, cursor=ticked.cursor, resources=resources(world))
+    )
+    assert isinstance(waiting, dg.SkipReason) and "wait for earlier trace files" in waiting.skip_message
+    record_processed(world.lake, "traces", pl.DataFrame({"landing_key": [trace_key], "received": [1], "accepted": [1],
+                                                          "rejected": [0]}))
+    resumed = sensor_module.submissions_sensor(
+        dg.build_sensor_context(instance=instance, cursor=ticked.cursor, resources=resources(world))
+    )
+    assert [r.tags[TAG_LAST] for r in resumed.run_requests] == [late]
 
 
 def test_a_run_records_accounting_and_the_checks_pass(world, instance):

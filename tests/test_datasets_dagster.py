@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import dagster as dg
+import polars as pl
 
 from assets.resources import LakeResource
+from feedback_pipeline import load_evaluation_dataset
 from sensors.datasets import evaluation_datasets_sensor, pending_run_requests
 from tests.datasets_world import disagreeing_world, expectation, materialize, session, trace, write_world
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_code_location_has_the_asset_blocking_gate_job_and_sensor():
@@ -63,17 +70,35 @@ def test_run_config_overrides_the_disagreement_rule(home):
         )
         metadata = result.get_asset_materialization_events()[0].materialization.metadata
         assert metadata["disagreements"].value == {"expected_summary": 1, "topic": 1}
-    from feedback_pipeline import load_evaluation_dataset
 
     assert load_evaluation_dataset("summaries").records()[0]["expectations"] == {"expected_summary": "long", "topic": "billing"}
 
 
-def test_feedback_pipeline_run_builds_pending_datasets_once(home, cli):
+def test_run_builds_the_sample_dataset_from_real_ingestion_labeling_and_assessments(home, cli):
+    samples = REPO / "feedback_pipeline" / "sample_data"
+    cli("traces", "import", str(samples / "mlflow_traces.jsonl"))
+    cli("apply", str(samples / "labeling.yaml"))
+    first = cli("run").stdout.decode()
+    assert "evaluation_datasets_job summaries:" in first
+
     lake = home.lake()
-    write_world(lake, [trace("tr-1", "q1", "a")], [expectation("a-1", "tr-1", "topic", "billing")])
-    first = cli("run")
-    assert "evaluation_datasets_job summaries:" in first.stdout.decode()
-    assert "record_count=1" in first.stdout.decode()
+    items = lake.read("session_items").get_column("trace_id")
+    expected = (
+        lake.read("assessments")
+        .filter(
+            pl.col("trace_id").is_in(items.implode())
+            & (pl.col("kind") == "expectation") & pl.col("valid") & (pl.col("source_type") == "HUMAN")
+        )
+        .select("trace_id", "assessment_name", "assessment_value")
+    )
+    assert expected.height > 0
+    dataset = load_evaluation_dataset("summaries")
+    stored = dataset.to_polars()
+    assert sorted(stored.get_column("trace_id").to_list()) == sorted(expected.get_column("trace_id").unique().to_list())
+    by_trace = dict(zip(stored.get_column("trace_id").to_list(), dataset.records(), strict=True))
+    for trace_id, name, value in expected.iter_rows():
+        assert by_trace[trace_id]["expectations"][name] == json.loads(value)
+
     assert cli("run").stdout.decode().strip() == "nothing pending"
     listed = cli("datasets", "list").stdout.decode().splitlines()
-    assert listed[1].split() == ["summaries", "0", "1"]
+    assert listed[1].split() == ["summaries", "0", str(stored.height)]

@@ -123,6 +123,7 @@ BAD_FILES = [
     ("label_schemas:\n  - name: q\n    input: {type: text}\n  - name: q\n    input: {type: text}\n", 4, "appears twice"),
     ("label_schemas:\n  - name: q\n    input: {type: text\n", 4, "not valid YAML"),
     ("schemas: []\n", 1, "top-level key 'schemas'"),
+    ("label_schemas:\n  - name: q\n    input:\n      type: categorical\n      options: [Yes, No]\n", 5, 'option True: expected a string (in YAML, quote yes/no options: "Yes")'),
 ]
 
 

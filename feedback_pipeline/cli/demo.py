@@ -11,10 +11,45 @@ from feedback_pipeline.cli.pipeline import print_tables, run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
+from feedback_pipeline.review_app.access import invite_reviewer
 
 
 def sample_path(name: str):
     return resources.files("feedback_pipeline.sample_data") / name
+
+
+def _run(home: FeedbackHome) -> None:
+    report = run_pending(home, echo=lambda line, err=False: click.echo(f"   {line}", err=err))
+    if report.failures:
+        sys.exit(f"demo failed: {report.failures}")
+
+
+def answer_as_reviewer(home: FeedbackHome, session: str, reviewer: str, count: int) -> int:
+    """Answer the first `count` items of a session's snapshot with the SDK, the way a reviewer would."""
+    import polars as pl
+
+    from feedback_pipeline.entities import AssessmentSource
+    from feedback_pipeline.submissions import log_expectation, log_feedback
+
+    items = (
+        home.lake()
+        .read("session_items", columns=["session_name", "trace_id", "response_preview"])
+        .filter(pl.col("session_name") == session)
+        .sort("trace_id")
+        .head(count)
+    )
+    source = AssessmentSource("HUMAN", reviewer)
+    for index, (trace_id, answer) in enumerate(items.select("trace_id", "response_preview").iter_rows()):
+        verdict = "Yes" if index % 2 == 0 else "No"
+        log_feedback(
+            trace_id=trace_id, name="summary_quality", value=verdict, source=source, session=session, home=home,
+            rationale="Concise and grounded in the retrieved document." if verdict == "Yes" else "Repeats the question.",
+        )
+        expected = (answer or "").split("context:")[-1].split("Now summarize")[0].strip() or "No issue reported."
+        log_expectation(
+            trace_id=trace_id, name="expected_summary", value=expected, source=source, session=session, home=home
+        )
+    return items.height
 
 
 @click.command()
@@ -35,16 +70,19 @@ def demo() -> None:
     click.echo()
 
     click.echo("2. running the pipeline (the work the Dagster sensors trigger)")
-    report = run_pending(home, echo=lambda line, err=False: click.echo(f"   {line}", err=err))
-    if report.failures:
-        sys.exit(f"demo failed: {report.failures}")
+    _run(home)
 
-    click.echo("\n3. results")
+    click.echo("\n3. alice, a domain expert, answers half of the session through the SDK (as the Review App would)")
+    answered = answer_as_reviewer(home, "label_summaries", "alice@example.com", count=5)
+    click.echo(f"   {answered} items answered: summary_quality feedback and an expected_summary each")
+    _run(home)
+
+    click.echo("\n4. results")
     print_tables(home, echo=lambda line: click.echo(f"   {line}"))
     from feedback_pipeline.assessments import search_assessments
 
     found = search_assessments(include_invalid=True, home=home)
-    click.echo(f"   assessments (embedded in the sample traces): {found.height}, valid {found['valid'].sum()}; "
+    click.echo(f"   assessments: {found.height} (the sample's embedded ones and alice's), valid {found['valid'].sum()}; "
                "feedback-pipeline assessments search --name summary_quality")
     from feedback_pipeline.datasets import list_evaluation_datasets, load_evaluation_dataset
 
@@ -59,3 +97,5 @@ def demo() -> None:
         f"Sessions:      feedback-pipeline sessions show label_summaries\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
+    invitation = invite_reviewer(home.landing(), "alice@example.com", session="label_summaries")
+    click.echo(f"Review App:    feedback-pipeline review-app, then open (as alice) {invitation.url}")

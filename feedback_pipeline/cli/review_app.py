@@ -1,0 +1,72 @@
+"""`feedback-pipeline review-app`, `reviewers invite|revoke` and `api-keys create`."""
+
+from __future__ import annotations
+
+import click
+
+from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.review_app.access import create_api_key, invite_reviewer, revoke_reviewer
+
+
+@click.command("review-app")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes (they share nothing but the data).")
+def review_app(host: str, port: int, workers: int) -> None:
+    """Serve the Review App and the end-user feedback API."""
+    import uvicorn
+
+    FeedbackHome.from_env()
+    uvicorn.run(
+        "feedback_pipeline.review_app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@click.group("reviewers")
+def reviewers() -> None:
+    """Invite reviewers to the Review App, or revoke them."""
+
+
+@reviewers.command("invite")
+@click.argument("email")
+@click.option("--session", default=None, help="Open this labeling session after sign-in.")
+@click.option("--base-url", default=None, help="The app's public URL [default: $FEEDBACK_REVIEW_APP_URL or http://127.0.0.1:8000].")
+def invite(email: str, session: str | None, base_url: str | None) -> None:
+    """Print an invitation link for EMAIL (only a hash of its secret is stored)."""
+    try:
+        invitation = invite_reviewer(FeedbackHome.from_env().landing(), email, session, base_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+    click.echo(invitation.url)
+
+
+@reviewers.command("revoke")
+@click.argument("email")
+def revoke(email: str) -> None:
+    """Invalidate every invitation link and sign-in of EMAIL."""
+    try:
+        revoke_reviewer(FeedbackHome.from_env().landing(), email)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+    click.echo(f"revoked {email}")
+
+
+@click.group("api-keys")
+def api_keys() -> None:
+    """API keys for applications posting end-user feedback."""
+
+
+@api_keys.command("create")
+@click.argument("name")
+def create(name: str) -> None:
+    """Create a key for the application NAME and print it (shown once; only its hash is stored)."""
+    try:
+        click.echo(create_api_key(FeedbackHome.from_env().landing(), name))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None

@@ -1,0 +1,379 @@
+"""The Review App: domain experts review a labeling session's traces and answer its questions.
+
+`create_app(home)` builds the FastAPI application: server-rendered pages (Jinja2, autoescaped; one
+static script, no inline code, a strict Content-Security-Policy) over the lake's session snapshots
+and assessments, and the end-user feedback API (`feedback_pipeline.review_app.feedback_api`). It
+writes nothing but submissions (and, when no `FEEDBACK_SECRET_KEY` is set, one secret-key event) to
+the landing zone.
+
+Reviewers are identified by an invitation link (`feedback-pipeline reviewers invite`) that sets a
+signed HttpOnly SameSite=Lax cookie, or by a trusted reverse-proxy header named in
+`FEEDBACK_TRUSTED_USER_HEADER`. Every form carries a CSRF token bound to the reviewer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email
+from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
+from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
+from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
+from feedback_pipeline.review_app.trace_view import trace_view
+from feedback_pipeline.submissions import land_submissions, submission
+
+PACKAGE_DIR = Path(__file__).parent
+SESSION_COOKIE = "fp_session"
+CSRF_COOKIE = "fp_csrf"
+WROTE_COOKIE = "fp_wrote"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    env.filters["pct"] = lambda part, whole: 0 if not whole else round(100 * part / whole)
+    return env
+
+
+class ReviewApp:
+    """The state one app process keeps: where data lives, who is who, and the templates."""
+
+    def __init__(self, home: FeedbackHome, *, trusted_header: str | None, secure_cookies: bool, ttl: float) -> None:
+        self.home = home
+        self.landing = home.landing()
+        self.data = ReviewData(home.lake(), self.landing, ttl=ttl)
+        self.access = AccessRegistry(self.landing)
+        self._secret = self.access.secret_key().encode()
+        self.serializer = URLSafeTimedSerializer(self._secret, salt="feedback-pipeline-review-app")
+        self.trusted_header = trusted_header
+        self.secure_cookies = secure_cookies
+        self.templates = _templates()
+
+    def reviewer(self, request: Request) -> str | None:
+        """The signed-in reviewer's e-mail, or None."""
+        if self.trusted_header:
+            try:
+                return normalise_email(request.headers.get(self.trusted_header, ""))
+            except ValueError:
+                return None
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self.serializer.loads(raw, max_age=COOKIE_MAX_AGE)
+        except BadSignature:
+            return None
+        email = self.access.reviewer(str(data.get("inv", "")))
+        return email if email and email == data.get("email") else None
+
+    def csrf_token(self, nonce: str, reviewer: str) -> str:
+        return hmac.new(self._secret, f"csrf|{nonce}|{reviewer}".encode(), hashlib.sha256).hexdigest()
+
+    def render(
+        self, request: Request, template: str, status_code: int = 200, reviewer: str | None = None, **context: Any
+    ) -> HTMLResponse:
+        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+        body = self.templates.get_template(template).render(
+            reviewer=reviewer, csrf_token=self.csrf_token(nonce, reviewer or ""), **context
+        )
+        response = HTMLResponse(body, status_code=status_code)
+        if request.cookies.get(CSRF_COOKIE) != nonce:
+            self.set_cookie(response, CSRF_COOKIE, nonce)
+        return response
+
+    def set_cookie(self, response: Response, name: str, value: str) -> None:
+        response.set_cookie(
+            name, value, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax", secure=self.secure_cookies, path="/"
+        )
+
+    def csrf_ok(self, request: Request, form_token: str, reviewer: str) -> bool:
+        nonce = request.cookies.get(CSRF_COOKIE)
+        return bool(nonce) and hmac.compare_digest(self.csrf_token(nonce, reviewer), form_token or "")
+
+    def problem(self, request: Request, status_code: int, title: str, detail: str, reviewer: str | None = None) -> HTMLResponse:
+        return self.render(request, "problem.html", status_code, reviewer, title=title, detail=detail)
+
+
+def _security_headers(response: Response, path: str) -> None:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def create_app(
+    home: FeedbackHome | None = None,
+    *,
+    trusted_header: str | None = None,
+    secure_cookies: bool | None = None,
+    ttl: float = 5.0,
+) -> FastAPI:
+    """The Review App and feedback API over `home` (default: `FeedbackHome.from_env()`).
+
+    `trusted_header` (default `FEEDBACK_TRUSTED_USER_HEADER`) names a header set by a reverse proxy
+    that has already authenticated the user; `secure_cookies` (default: `FEEDBACK_REVIEW_APP_URL`
+    starts with https) marks cookies Secure. `ttl`: seconds between checks for new lake table
+    versions (other reviewers' submissions are listed from the landing zone at least every second;
+    one's own are seen at once).
+    """
+    home = home or FeedbackHome.from_env()
+    if trusted_header is None:
+        trusted_header = os.environ.get("FEEDBACK_TRUSTED_USER_HEADER") or None
+    if secure_cookies is None:
+        secure_cookies = (os.environ.get("FEEDBACK_REVIEW_APP_URL") or "").startswith("https://")
+    state = ReviewApp(home, trusted_header=trusted_header, secure_cookies=secure_cookies, ttl=ttl)
+
+    app = FastAPI(
+        title="feedback-pipeline Review App and feedback API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.review = state
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    app.include_router(feedback_router(state.access, state.landing))
+    app.add_exception_handler(RequestValidationError, validation_error_response)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware signature
+        response = await call_next(request)
+        _security_headers(response, request.url.path)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/invite/{token}", include_in_schema=False)
+    def accept_invitation(request: Request, token: str, session: str | None = None) -> Response:
+        email = state.access.reviewer(hash_secret(token))
+        if email is None:
+            return state.problem(
+                request, 404, "Invitation not valid", "This invitation link is unknown or was revoked. Ask for a new one."
+            )
+        target = f"/sessions/{quote(session, safe='')}" if session else "/"
+        response = RedirectResponse(target, status_code=303)
+        state.set_cookie(response, SESSION_COOKIE, state.serializer.dumps({"email": email, "inv": hash_secret(token)}))
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        reviewer = state.reviewer(request)
+        form = await request.form()
+        if reviewer is None or not state.csrf_ok(request, str(form.get("csrf_token", "")), reviewer):
+            return state.problem(request, 403, "Not allowed", "The form has expired; reload the page and try again.")
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def signed_in(request: Request) -> str | Response:
+        reviewer = state.reviewer(request)
+        if reviewer is None:
+            return state.problem(
+                request, 401, "Sign in with your invitation", "Open the invitation link you were sent to start reviewing."
+            )
+        return reviewer
+
+    def visible_session(request: Request, reviewer: str, name: str) -> dict[str, Any] | Response:
+        session = state.data.session(name)
+        if session is None:
+            return state.problem(request, 404, "No such session", f"There is no labeling session named {name!r}.", reviewer)
+        if not state.data.may_review(session, reviewer):
+            return state.problem(
+                request, 403, "Not assigned", f"You are not assigned to the session {name!r}.", reviewer
+            )
+        return session
+
+    def reviewer_and_session(request: Request, name: str) -> tuple[str, dict[str, Any]] | Response:
+        """The signed-in reviewer and the session they may review, or the page refusing them."""
+        reviewer = signed_in(request)
+        if isinstance(reviewer, Response):
+            return reviewer
+        session = visible_session(request, reviewer, name)
+        return session if isinstance(session, Response) else (reviewer, session)
+
+    def session_progress(session: dict[str, Any], queue: Any) -> dict[str, int]:
+        """My counts by status, and how many items have all the reviews the session asks for."""
+        counts = {status: 0 for status in STATUSES}
+        counts.update(dict(queue.group_by("status").len().iter_rows()))
+        needed = int(session.get("reviews_per_item") or 1)
+        counts["total"] = queue.height
+        counts["mine_settled"] = queue.height - counts["pending"]
+        counts["session_complete"] = int((queue["reviews"] >= needed).sum()) if queue.height else 0
+        return counts
+
+    @app.get("/", include_in_schema=False)
+    def my_sessions(request: Request) -> Response:
+        reviewer = signed_in(request)
+        if isinstance(reviewer, Response):
+            return reviewer
+        rows = []
+        for session in state.data.sessions():
+            if state.data.may_review(session, reviewer):
+                queue = state.data.queue(session, reviewer, answers(request, session))
+                rows.append({"session": session, "progress": session_progress(session, queue)})
+        return state.render(request, "sessions.html", reviewer=reviewer, sessions=rows)
+
+    @app.get("/sessions/{name}", include_in_schema=False)
+    def session_queue(request: Request, name: str, status: str = "all") -> Response:
+        found = reviewer_and_session(request, name)
+        if isinstance(found, Response):
+            return found
+        reviewer, session = found
+        if status not in ("all", *STATUSES):
+            return state.problem(
+                request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
+            )
+        queue = state.data.queue(session, reviewer, answers(request, session))
+        shown = queue if status == "all" else queue.filter(queue["status"] == status)
+        rank = {s: i for i, s in enumerate(STATUSES)}
+        rows = sorted(shown.to_dicts(), key=lambda r: rank[r["status"]])
+        first = next((r for r in queue.to_dicts() if r["status"] == "pending"), None)
+        return state.render(
+            request,
+            "queue.html",
+            reviewer=reviewer,
+            session=session,
+            items=rows,
+            status=status,
+            statuses=STATUSES,
+            progress=session_progress(session, queue),
+            first_pending=first,
+        )
+
+    def answers(request: Request, session: dict[str, Any]) -> Any:
+        """The session's answers, including the last file this browser wrote (in any app process)."""
+        return state.data.answers(str(session["name"]), request.cookies.get(WROTE_COOKIE) or None)
+
+    def open_item(request: Request, name: str, item_id: str) -> tuple[str, dict[str, Any]] | Response:
+        """The reviewer and everything the item page shows, or the page refusing them."""
+        found = reviewer_and_session(request, name)
+        if isinstance(found, Response):
+            return found
+        reviewer, session = found
+        given = answers(request, session)
+        queue = state.data.queue(session, reviewer, given)
+        ids = queue["item_id"].to_list()
+        if item_id not in ids:
+            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
+        position = ids.index(item_id)
+        items = state.data.items(session)
+        item = items.filter(items["item_id"] == item_id).row(0, named=True)
+        questions, missing = state.data.questions(session)
+        return reviewer, {
+            "session": session,
+            "item": item,
+            "view": trace_view(item),
+            "questions": questions,
+            "missing": missing,
+            "earlier": state.data.my_answers(given, str(item["trace_id"]), reviewer),
+            "status": queue["status"][position],
+            "position": position + 1,
+            "previous_id": ids[position - 1] if position > 0 else None,
+            "next_id": ids[position + 1] if position + 1 < len(ids) else None,
+            "progress": session_progress(session, queue),
+            "queue": queue,
+        }
+
+    @app.get("/sessions/{name}/items/{item_id}", include_in_schema=False)
+    def item_page(request: Request, name: str, item_id: str) -> Response:
+        found = open_item(request, name, item_id)
+        if isinstance(found, Response):
+            return found
+        reviewer, context = found
+        context.pop("queue")
+        filled, comments = form_values(context["questions"], context["earlier"], None)
+        return state.render(
+            request, "item.html", reviewer=reviewer, errors={}, filled=filled, comments=comments, **context
+        )
+
+    @app.post("/sessions/{name}/items/{item_id}", include_in_schema=False)
+    async def submit_item(request: Request, name: str, item_id: str) -> Response:
+        found = await run_in_threadpool(open_item, request, name, item_id)
+        if isinstance(found, Response):
+            return found
+        reviewer, context = found
+        form = await request.form()
+        posted = {key: [str(v) for v in form.getlist(key)] for key in form}
+        if not state.csrf_ok(request, (posted.get("csrf_token") or [""])[0], reviewer):
+            return state.problem(
+                request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
+            )
+        queue = context.pop("queue")
+        trace_id = str(context["item"]["trace_id"])
+        action = (posted.get("action") or ["submit"])[0]
+        human = {"source_type": "HUMAN", "source_id": reviewer}
+        if action == "skip":
+            records = [
+                submission(name=SKIP_NAME, kind="skip", source=human, origin=REVIEW_APP_LABEL, trace_id=trace_id, session=name)
+            ]
+        else:
+            answers, errors = parse_answers(context["questions"], posted)
+            if errors:
+                filled, comments = form_values(context["questions"], context["earlier"], posted)
+                return state.render(
+                    request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments, **context
+                )
+            records = []
+            for answer in answers.values():
+                # A changed feedback overrides the earlier one; a newer expectation from the same
+                # reviewer supersedes the earlier one by itself (only feedback can be overridden).
+                earlier = context["earlier"].get(answer.question.name)
+                if earlier and earlier["value"] == answer.value and (earlier["rationale"] or None) == answer.comment:
+                    continue
+                records.append(
+                    submission(
+                        name=answer.question.name, kind=answer.question.kind, value=answer.value, source=human,
+                        origin=REVIEW_APP_LABEL, trace_id=trace_id, session=name, rationale=answer.comment,
+                        metadata={"schema_version": answer.question.version, "item_id": item_id},
+                        overrides=earlier["assessment_id"] if earlier and answer.question.kind == "feedback" else None,
+                    )
+                )
+        written = None
+        if records:
+            (written,) = await run_in_threadpool(land_submissions, state.landing, records, label=REVIEW_APP_LABEL)
+            state.data.pending.add(records)
+        ids = queue["item_id"].to_list()
+        statuses = dict(zip(ids, queue["status"].to_list(), strict=True))
+        start = ids.index(item_id)
+        upcoming = [i for i in ids[start + 1 :] + ids[:start] if statuses[i] == "pending"]
+        base = f"/sessions/{quote(name, safe='')}"
+        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all"
+        response = RedirectResponse(target, status_code=303)
+        if written:
+            state.set_cookie(response, WROTE_COOKIE, written)
+        return response
+
+    return app
