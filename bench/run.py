@@ -222,6 +222,19 @@ def child(phase: str, work: Path, n: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def script_lines(script: str, *arguments: str) -> list[str]:
+    """Run another bench script in its own process; its output lines, or why it failed."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *arguments],
+        capture_output=True, text=True, check=False, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0:
+        lines.append(f"{script} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def machine() -> str:
     """Core count, memory and CPU model of this machine."""
     model = next(
@@ -284,6 +297,8 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, help="submissions to validate (0 skips the stage)")
     parser.add_argument("--records", type=int, help="dataset records to build and load (0 skips the stage)")
     parser.add_argument("--mlflow-traces", type=int, default=2_000, help="traces in the MLflow comparison (0 skips it)")
+    parser.add_argument("--no-review-app", action="store_true", help="skip the Review App latency (bench/review_app.py)")
+    parser.add_argument("--no-latency", action="store_true", help="skip submission-to-dataset latency under `dagster dev`")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md", help="where to write the table")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -300,6 +315,13 @@ def main() -> None:
     try:
         rows = stages(work, scale["traces"], scale["submissions"], scale["records"], lambda line: print(line, flush=True))
         compared = comparison(work / "mlflow", args.mlflow_traces, child) if args.mlflow_traces else []
+        for line in compared:
+            print(line, flush=True)
+        if not args.no_review_app:
+            compared += ["", "Review App (bench/review_app.py, 20 concurrent reviewers; target: item page p95 < 100 ms, submit p95 < 50 ms):", ""]
+            compared += script_lines("review_app.py")
+        if not args.no_latency:
+            compared += ["", *script_lines("latency.py")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(
