@@ -16,8 +16,8 @@ from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.submissions import AREA
 
-FILES_PER_RUN = 200
-FILES_PER_TICK = 2_000
+FILES_PER_RUN = 2_000
+FILES_PER_TICK = 10_000
 
 
 def run_request(batch: Batch) -> dg.RunRequest:
