@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 
@@ -86,14 +87,17 @@ def demo() -> None:
                "feedback-pipeline assessments search --name summary_quality")
     from feedback_pipeline.datasets import list_evaluation_datasets, load_evaluation_dataset
 
+    relative = os.path.relpath(sys.executable)
+    python = sys.executable if relative.startswith("..") else relative
+
     for name in list_evaluation_datasets(home):
         dataset = load_evaluation_dataset(name, home=home)
         click.echo(
             f"\n   dataset {name} version {dataset.version}: {len(dataset)} records. Load it pinned:\n"
-            f"   python -c \"import feedback_pipeline as fp; print(fp.load_evaluation_dataset('{name}', version={dataset.version}).records()[:1])\""
+            f"   {python} -c \"import feedback_pipeline as fp; print(fp.load_evaluation_dataset('{name}', version={dataset.version}).records()[:1])\""
         )
     click.echo(
-        f"\nRead a table:  python -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
+        f"\nRead a table:  {python} -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
         f"Sessions:      feedback-pipeline sessions show label_summaries\n"
         f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
     )
