@@ -3,11 +3,9 @@ and `session_items`, one dynamic partition per labeling session (keyed by `label
 
 
 import dagster as dg
-import polars as pl
 
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import definition_events, schemas, sessions
-from feedback_pipeline.lake import Lake
 
 labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sessions")
 
@@ -42,14 +40,6 @@ def labeling_sessions(lake: LakeResource, landing: LandingResource) -> dg.Materi
     )
 
 
-def existing_items(lake_handle: Lake, labeling_session_id: str) -> pl.DataFrame:
-    """The items a session already has (empty before its first snapshot)."""
-    scan = lake_handle.scan(sessions.ITEMS_TABLE)
-    if scan is None:
-        return sessions.empty_items()
-    return scan.filter(pl.col("session_id") == labeling_session_id).collect()
-
-
 @dg.asset(
     group_name="labeling",
     kinds={"delta", "polars"},
@@ -65,7 +55,7 @@ def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing
     """
     handle = lake.lake()
     session_id = context.partition_key
-    existing = existing_items(handle, session_id)
+    existing = sessions.existing_items(handle, session_id)
     snapshot = sessions.refresh_session(
         session_id, definition_events.read_events(landing.landing()), handle.scan("traces"), existing
     )

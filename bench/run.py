@@ -68,10 +68,11 @@ def _timed(rows: Callable[[], int], action: Callable[[], object]) -> dict:
 
 def ingest_floor(work: Path, n: int) -> dict:
     """Polars reading the trace JSONL and writing it to Delta unchanged; streamed above the in-memory limit."""
-    from bench.ingest import phase_floor
-
     if n <= IN_MEMORY_FLOOR_LIMIT:
-        return phase_floor(work / "traces.jsonl", work)
+        from bench.traces_parse import phase_floor
+
+        result = phase_floor(work / "traces.jsonl", work / "floor_delta")
+        return {"seconds": result["total_s"], "rows": result["rows"], "peak_mb": result["peak_rss_mb"]}
     import polars as pl
 
     from bench.traces_parse import _without_null
@@ -86,9 +87,24 @@ def ingest_floor(work: Path, n: int) -> dict:
 
 
 def ingest_ours(work: Path, n: int) -> dict:
-    from bench.ingest import phase_ours
+    """`feedback-pipeline traces import` of the JSONL, then the traces stage of `run`."""
+    from feedback_pipeline.cli.pipeline import run_pending
+    from feedback_pipeline.exports import import_traces
 
-    return phase_ours(work / "traces.jsonl", work)
+    home = _use_home(work / "feedback")
+    started = time.perf_counter()
+    import_traces([str(work / "traces.jsonl")], home.landing())
+    imported = time.perf_counter()
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
+    finished = time.perf_counter()
+    assert not report.failures, report.failures
+    return {
+        "seconds": finished - started,
+        "import_seconds": imported - started,
+        "run_seconds": finished - imported,
+        "rows": home.lake().table("traces").count(),
+        "peak_mb": peak_mb(),
+    }
 
 
 def _submission_root(work: Path) -> Path:

@@ -29,6 +29,7 @@ import polars as pl
 
 from feedback_pipeline import definition_events, schemas
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
 
 TABLE = "labeling_sessions"
@@ -264,6 +265,14 @@ class Snapshot:
 
 def empty_items() -> pl.DataFrame:
     return pl.DataFrame(schema=ITEMS_SCHEMA)
+
+
+def existing_items(lake: Lake, labeling_session_id: str) -> pl.DataFrame:
+    """The items a session already has (empty before its first snapshot)."""
+    scan = lake.scan(ITEMS_TABLE)
+    if scan is None:
+        return empty_items()
+    return scan.filter(pl.col("session_id") == labeling_session_id).collect()
 
 
 def snapshot_items(

@@ -5,10 +5,8 @@ and `pending_run_requests` for `feedback-pipeline run`."""
 from datetime import UTC, datetime
 
 import dagster as dg
-import polars as pl
 
 from assets.labeling import (
-    existing_items,
     labeling_definitions_job,
     labeling_session_partitions,
     session_items_job,
@@ -76,11 +74,6 @@ def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: Lan
     return _session_runs(due, f"{when.astimezone(UTC):%Y-%m-%dT%H:%M}")
 
 
-def _unpublished(lake: Lake, table: str, folded: pl.DataFrame, on: list[str]) -> bool:
-    published = lake.read(table, columns=[*on, "content_hash"]) if lake.exists(table) else folded.clear().select(*on, "content_hash")
-    return folded.select(*on, "content_hash").join(published, on=[*on, "content_hash"], how="anti").height > 0
-
-
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Runs that bring the labeling tables up to date with the definition events and the traces table.
 
@@ -90,15 +83,17 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
     last_key = events["landing_key"].max() if events.height else "none"
     runs: list[dg.RunRequest] = []
     unpublished = events.height > 0 and (
-        _unpublished(lake, schemas.TABLE, schemas.fold_label_schemas(events), ["name", "version"])
-        or _unpublished(lake, sessions.TABLE, sessions.fold_labeling_sessions(events), ["labeling_session_id"])
+        lake.unseen(schemas.TABLE, schemas.fold_label_schemas(events), on=["name", "version"], change_column="content_hash").height
+        or lake.unseen(
+            sessions.TABLE, sessions.fold_labeling_sessions(events), on=["labeling_session_id"], change_column="content_hash"
+        ).height
     )
     if unpublished:
         runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))
     traces = lake.scan("traces")
     due = []
     for sid in sessions.live_sessions(sessions.fold_labeling_sessions(events))["labeling_session_id"].to_list():
-        snapshot = sessions.refresh_session(sid, events, traces, existing_items(lake, sid))
+        snapshot = sessions.refresh_session(sid, events, traces, sessions.existing_items(lake, sid))
         if snapshot is not None and snapshot.items.height:
             due.append(sid)
     missing = [sid for sid in due if not instance.has_dynamic_partition(PARTITIONS, sid)]
