@@ -1,9 +1,11 @@
-"""Reading MLflow trace exports (what `Trace.to_json()` and `search_traces` users save) into the landing zone.
+"""Reading MLflow trace exports (what `Trace.to_json()` and `search_traces` users save) into the landing zone,
+and from there into the `traces` table.
 
 Accepted: one trace as JSON (pretty or not), JSONL (one trace per line), a JSON array of traces,
 folders of such files (recursively) and standard input. JSONL lines are landed verbatim, so a
 rejection names the line of the file the user gave us; array items are numbered like lines.
 Each landing file carries the request-date range of its traces and the source's name in its label.
+Ingestion reads landing files in batches of bounded size, so memory stays flat however many arrive.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import BinaryIO
 import polars as pl
 
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.landing import LandingKey, LandingZone, slug
-from feedback_pipeline.traces import request_dates
+from feedback_pipeline.landing import LandingKey, LandingZone, record_processed, slug
+from feedback_pipeline.traces import parse_mlflow_traces, request_dates
 
-CHUNK_LINES = 20_000
+CHUNK_LINES = 10_000
+MAX_BATCH_BYTES = 256 * 1024 * 1024
 EXPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 
@@ -210,3 +213,95 @@ def counts_per_file(keys: list[str], lines: pl.DataFrame, rejections: pl.DataFra
         .with_columns(pl.col("received", "rejected").fill_null(0))
         .with_columns((pl.col("received") - pl.col("rejected")).alias("accepted"))
     )
+
+
+@dataclass
+class IngestReport:
+    """What ingesting a set of trace landing files did; `*_version` are the last Delta versions written."""
+
+    landing_files: int = 0
+    batches: int = 0
+    received: int = 0
+    ingested: int = 0
+    new_or_updated: int = 0
+    rejected: int = 0
+    imported_assessments: int = 0
+    delta_version: int | None = None
+    rejections_delta_version: int | None = None
+
+
+def batches_by_size(keys: list[str], sizes: list[int], max_bytes: int) -> list[list[str]]:
+    """Consecutive runs of `keys` whose sizes add up to at most `max_bytes` (a larger file goes alone)."""
+    batches: list[list[str]] = []
+    total = max_bytes
+    for key, size in zip(keys, sizes, strict=True):
+        if total + size > max_bytes:
+            batches.append([])
+            total = 0
+        batches[-1].append(key)
+        total += size
+    return batches
+
+
+def ingest_trace_files(
+    lake: Lake,
+    landing: LandingZone,
+    keys: list[str],
+    *,
+    run_id: str = "",
+    max_batch_bytes: int = MAX_BATCH_BYTES,
+) -> IngestReport:
+    """Parse trace landing files into `traces` (merged on trace_id) and `trace_rejections`, batch by batch.
+
+    Each batch is committed and recorded in `processed_files` before the next is read, so memory is
+    bounded by `max_batch_bytes` of landing text, and an interrupted run keeps what it finished.
+    """
+    report = IngestReport(landing_files=len(keys))
+    for batch in batches_by_size(keys, landing.sizes(keys), max_batch_bytes):
+        _ingest_batch(lake, landing, batch, run_id, report)
+    if report.delta_version is None:
+        report.delta_version = lake.version("traces")
+    return report
+
+
+def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str, report: IngestReport) -> None:
+    lines = read_trace_lines(landing, keys)
+    parsed = parse_mlflow_traces(lines)
+    changed, dates = _changed_traces(lake, parsed.traces)
+    imported = parsed.submissions.join(changed.select("trace_id"), on="trace_id", how="semi")
+    if imported.height:
+        landing.write_lines("submissions", imported["submission"].to_list(), label="mlflow-import")
+    commit = {"dagster_run_id": run_id} if run_id else None
+    written = lake.merge(
+        "traces", changed, on=["trace_id"], partition_by=["request_date"],
+        within={"request_date": dates} if dates else None, commit_metadata=commit,
+    )
+    rejected = lake.merge(
+        "trace_rejections", parsed.rejections, on=["landing_key", "line_number"], change_column="reason",
+        commit_metadata=commit,
+    )
+    record_processed(lake, "traces", counts_per_file(keys, lines, parsed.rejections), run_id)
+    report.batches += 1
+    report.received += lines.height
+    report.ingested += parsed.traces.height
+    report.new_or_updated += written.rows_written
+    report.rejected += parsed.rejections.height
+    report.imported_assessments += imported.height
+    report.delta_version = written.version
+    report.rejections_delta_version = rejected.version
+
+
+def _changed_traces(lake: Lake, traces: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """The traces that are new or changed, and the request dates the merge must look at.
+
+    Those dates are the new rows' and the dates the same trace_ids stand under now, so a merge
+    restricted to them reads only those partitions and still finds every existing row.
+    """
+    scan = lake.scan("traces")
+    if scan is None:
+        return traces, []
+    existing = scan.select("trace_id", "content_hash", pl.col("request_date").cast(pl.Date)).collect()
+    changed = traces.join(existing, on=["trace_id", "content_hash"], how="anti")
+    standing = existing.join(changed.select("trace_id"), on="trace_id", how="semi")["request_date"]
+    dates = pl.concat([changed["request_date"], standing]).drop_nulls().unique().sort()
+    return changed, dates.cast(pl.String).to_list()

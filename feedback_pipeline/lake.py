@@ -144,7 +144,7 @@ class Lake:
         change_column: str | None = None,
         update: bool = True,
         partition_by: list[str] | None = None,
-        within: dict[str, str] | None = None,
+        within: dict[str, str | list[str]] | None = None,
         commit_metadata: dict[str, str] | None = None,
     ) -> WriteResult:
         """Upsert `frame` by the key columns `on`.
@@ -152,8 +152,9 @@ class Lake:
         With `change_column` (a content hash), rows whose key and hash already stand in the table
         are dropped before the merge, so an unchanged batch writes nothing. With `update=False`
         existing keys are left alone (insert-only: the first write of a key wins). `within`
-        limits the merge to the target rows with these partition values, so merges into
-        different partitions of a partitioned table commit concurrently without conflict.
+        limits the merge to the target rows with these partition values (one value or a list),
+        so a merge reads only those partitions, and merges into different partitions of a
+        partitioned table commit concurrently without conflict.
         """
         if frame.height == 0:
             return WriteResult(name, self.version(name), 0)
@@ -179,9 +180,7 @@ class Lake:
             pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
         if pending.height == 0:
             return WriteResult(name, table.version(), 0)
-        predicate = " AND ".join(
-            [f"t.`{c}` = s.`{c}`" for c in on] + [f"t.`{c}` = '{v.replace(chr(39), chr(39) * 2)}'" for c, v in (within or {}).items()]
-        )
+        predicate = " AND ".join([f"t.`{c}` = s.`{c}`" for c in on] + [_within(c, v) for c, v in (within or {}).items()])
         merger = table.merge(
             pending.to_arrow(),
             predicate=predicate,
@@ -230,3 +229,17 @@ class Lake:
         metrics = table.delete(predicate, commit_properties=self._commit(commit_metadata))
         deleted = int(metrics.get("num_deleted_rows", 0))
         return WriteResult(name, self.version(name), 0, rows_deleted=deleted)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _within(column: str, values: str | list[str]) -> str:
+    """The target-side restriction `t.column = 'v'` or `t.column IN ('v', ...)` of a merge."""
+    if isinstance(values, str):
+        return f"t.`{column}` = {_sql_text(values)}"
+    if not values:
+        raise ValueError(f"merge within {column!r}: expected at least one value, got an empty list")
+    return f"t.`{column}` IN ({', '.join(_sql_text(v) for v in values)})"
+

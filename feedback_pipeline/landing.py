@@ -117,6 +117,10 @@ class LandingZone:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self.path(key))
 
+    def sizes(self, keys: list[str]) -> list[int]:
+        """The size in bytes of each landing file, in the order of `keys`."""
+        return [int(size) for size in self.fs.sizes([self.path(key) for key in keys])] if keys else []
+
     def read_lines(self, keys: list[str]) -> pl.DataFrame:
         """The lines of landing files as a frame: landing_key, line_number (1-based), raw."""
         import polars as pl

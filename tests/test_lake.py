@@ -55,3 +55,16 @@ def test_tables_lists_nested_tables(lake):
 def test_table_names_cannot_escape_the_root(lake):
     with pytest.raises(ValueError, match="expected a relative name"):
         lake.table_uri("../elsewhere")
+
+
+def test_merge_within_a_list_of_partitions_reads_only_those_and_still_upserts(lake):
+    first = pl.DataFrame({"k": [1, 2, 3], "day": ["d1", "d2", "d3"], "v": ["a", "b", "c"]})
+    lake.merge("t", first, on=["k"], partition_by=["day"])
+    update = pl.DataFrame({"k": [2, 4], "day": ["d2", "d2"], "v": ["B", "d"]})
+    result = lake.merge("t", update, on=["k"], within={"day": ["d1", "d2"]})
+    assert (result.rows_inserted, result.rows_updated) == (1, 1)
+    assert lake.read("t").sort("k")["v"].to_list() == ["a", "B", "c", "d"]
+    assert lake.table("t").metadata().partition_columns == ["day"]
+    with pytest.raises(ValueError, match="within 'day': expected at least one value"):
+        lake.merge("t", update.with_columns(v=pl.lit("x")), on=["k"], within={"day": []})
+    assert lake.read("t").sort("k")["v"].to_list() == ["a", "B", "c", "d"]

@@ -165,3 +165,47 @@ def test_backfill_of_a_day_reingests_that_days_files(home):
     materialization = result.get_asset_materialization_events()[0].event_specific_data.materialization
     assert materialization.metadata["received"].value == 200
     assert materialization.metadata["new_or_updated"].value == 0
+
+
+def test_batches_by_size_keeps_order_and_bounds_each_batch():
+    from feedback_pipeline.exports import batches_by_size
+
+    keys = ["a", "b", "c", "d", "e"]
+    assert batches_by_size(keys, [40, 50, 200, 10, 10], max_bytes=100) == [["a", "b"], ["c"], ["d", "e"]]
+    assert batches_by_size([], [], max_bytes=100) == []
+
+
+def test_ingest_in_small_batches_gives_the_same_table_and_records_every_file(home, tmp_path):
+    from feedback_pipeline.exports import ingest_trace_files
+
+    lines = (FIXTURES / "traces.jsonl").read_text().splitlines()
+    for part in range(4):
+        (tmp_path / f"part{part}.jsonl").write_text("\n".join(lines[part * 50 : (part + 1) * 50] + ["not json"]))
+    keys = import_traces([str(tmp_path / f"part{part}.jsonl") for part in range(4)], home.landing()).landing_keys
+    lake = home.lake()
+    report = ingest_trace_files(lake, home.landing(), keys, run_id="r1", max_batch_bytes=1)
+    assert (report.batches, report.received, report.ingested, report.rejected) == (4, 204, 200, 4)
+    assert (report.new_or_updated, report.delta_version) == (200, 3)
+    traces = lake.read("traces")
+    assert traces.height == 200 and traces["trace_id"].n_unique() == 200
+    assert lake.table("traces").metadata().partition_columns == ["request_date"]
+    assert lake.read("trace_rejections").height == 4
+    assert processed_high_water(lake, "traces") == keys[-1]
+
+    again = ingest_trace_files(lake, home.landing(), keys, max_batch_bytes=1)
+    assert again.new_or_updated == 0 and lake.version("traces") == 3
+
+
+def test_a_trace_re_exported_with_another_request_date_keeps_one_row(home, tmp_path):
+    from feedback_pipeline.exports import ingest_trace_files
+
+    trace = json.loads((FIXTURES / "trace_0.json").read_text())
+    (tmp_path / "a.json").write_text(json.dumps(trace))
+    first = import_traces([str(tmp_path / "a.json")], home.landing()).landing_keys
+    ingest_trace_files(home.lake(), home.landing(), first)
+    trace["info"]["request_time"] = "2025-01-02T03:04:05.000Z"
+    (tmp_path / "b.json").write_text(json.dumps(trace))
+    second = import_traces([str(tmp_path / "b.json")], home.landing()).landing_keys
+    ingest_trace_files(home.lake(), home.landing(), second)
+    rows = home.lake().read("traces")
+    assert rows.height == 1 and str(rows["request_date"][0]) == "2025-01-02"
