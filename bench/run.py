@@ -338,6 +338,9 @@ def main() -> None:
             compared += script_lines("review_app.py")
         if not args.no_latency:
             compared += ["", *script_lines("latency.py")]
+        if args.scale == "large":
+            compared += ["", "Whole flow in one process (bench/end_to_end.py; target: 1M traces in < 300 s, < 4 GB):", ""]
+            compared += script_lines("end_to_end.py", "--work", str(work / "end_to_end"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(
