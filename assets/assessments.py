@@ -19,11 +19,18 @@ JOB_NAME = "assessments_job"
 POOL = "feedback_assessments"
 
 
-def run_scope(context: dg.AssetExecutionContext) -> core.Scope:
-    """The landing-key range from the run's tags (sensor runs), else the partition date range."""
-    tags = context.run.tags
+def tagged_scope(tags: dict[str, str]) -> core.Scope | None:
+    """The landing-key range a sensor run carries in its tags, or None for other runs."""
     if tags.get(TAG_LAST):
         return core.Scope(after_key=tags.get(TAG_AFTER) or None, last_key=tags[TAG_LAST])
+    return None
+
+
+def run_scope(context: dg.AssetExecutionContext) -> core.Scope:
+    """The landing-key range from the run's tags (sensor runs), else the partition date range."""
+    scope = tagged_scope(context.run.tags)
+    if scope is not None:
+        return scope
     window = context.partition_time_window
     return core.Scope.dates(window.start.date(), window.end.date())
 
@@ -65,13 +72,22 @@ def assessments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
     return dg.MaterializeResult(metadata=_metadata(report))
 
 
-@dg.asset_check(asset=assessments, description="Great Expectations suites derived from the label schemas.")
-def assessments_match_label_schemas(lake: LakeResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=assessments,
+    description="Great Expectations suites derived from the label schemas, on the assessments the run changed "
+    "(on the whole table when executed outside a sensor run).",
+)
+def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     from feedback_pipeline.suites import check_assessments
 
     store = lake.lake()
     schemas = core.latest_schemas(store.read("label_schemas") if store.exists("label_schemas") else pl.DataFrame())
-    outcome = check_assessments(store.read(core.ASSESSMENTS, schema=core.ASSESSMENT_SCHEMA), schemas)
+    scope = tagged_scope(context.run.tags)
+    if scope is not None:
+        rows = core.assessments_touched(store, scope)
+    else:
+        rows = store.read(core.ASSESSMENTS, schema=core.ASSESSMENT_SCHEMA)
+    outcome = check_assessments(rows, schemas)
     return dg.AssetCheckResult(
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.WARN,

@@ -53,6 +53,7 @@ MAX_ID_CHARS = 256
 MAX_VALUE_BYTES = 64 * 1024
 MAX_RATIONALE_CHARS = 10_000
 MAX_METADATA_BYTES = 16 * 1024
+MAX_RUN_BYTES = 64 * 1024 * 1024
 NUMERIC_TYPES = ("UBIGINT", "BIGINT", "DOUBLE")
 GROUP_KEY = ["trace_id", "span_id", "assessment_name", "assessor_id", "session"]
 
@@ -790,6 +791,16 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     return result, _delete_ids(lake, ASSESSMENTS, "assessment_id", gone)
 
 
+def assessments_touched(lake: Lake, scope: Scope) -> pl.DataFrame:
+    """The current assessments whose latest submission came from the landing files in scope: what a run changed."""
+    submitted = lake.scan(SUBMISSIONS)
+    current = lake.scan(ASSESSMENTS)
+    if submitted is None or current is None:
+        return pl.DataFrame(schema=ASSESSMENT_SCHEMA)
+    ids = submitted.filter(scope.filter()).select("submission_id").collect()["submission_id"]
+    return current.filter(pl.col("last_submission_id").is_in(ids.implode())).collect()
+
+
 def accounting(lake: Lake) -> dict[str, int]:
     """How the recorded submissions are accounted for: each must be in exactly one of
     `assessment_history` (accepted) and `rejections`."""
@@ -951,20 +962,26 @@ class Batch:
         return Scope(after_key=self.after_key, last_key=self.last_key)
 
 
-def batches(keys: list[str], after_key: str | None, max_files: int) -> list[Batch]:
-    """Cut keys (in arrival order, all after `after_key`) into runs of at most `max_files` files of one day."""
+def batches(
+    keys: list[str], after_key: str | None, max_files: int, sizes: list[int] | None = None, max_bytes: int = MAX_RUN_BYTES
+) -> list[Batch]:
+    """Cut keys (in arrival order, all after `after_key`) into runs of one day, each of at most `max_files`
+    files and, when the files' `sizes` are given, at most `max_bytes` of them (a larger file goes alone),
+    so a run's memory stays bounded however the submissions were split into files."""
     cut: list[Batch] = []
-    previous, first_index = after_key, 0
+    previous, first_index, run_bytes = after_key, 0, 0
     for index, key in enumerate(keys):
+        run_bytes += sizes[index] if sizes else 0
         last_of_run = (
             index + 1 == len(keys)
             or index + 1 - first_index >= max_files
             or keys[index + 1].split("/")[1] != key.split("/")[1]
+            or (sizes is not None and run_bytes + sizes[index + 1] > max_bytes)
         )
         if last_of_run:
             same_day = previous is not None and previous.split("/")[1] == key.split("/")[1]
             cut.append(Batch(previous if same_day else None, key, index + 1 - first_index))
-            previous, first_index = key, index + 1
+            previous, first_index, run_bytes = key, index + 1, 0
     return cut
 
 
@@ -972,7 +989,8 @@ def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> l
     """Collect and derive every pending landing file, batch by batch, without Dagster (tests, benchmarks)."""
     watermark = processed_watermark(lake)
     reports = []
-    for batch in batches(ready_keys(lake, landing, landing.list(AREA, after=watermark)), watermark, max_files):
+    keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
+    for batch in batches(keys, watermark, max_files, landing.sizes(keys)):
         collected = collect_submissions(lake, landing, batch.scope)
         reports.append({"collected": collected, **derive_assessments(lake, batch.scope)})
     return reports

@@ -1,7 +1,7 @@
 """The submissions sensor: new files in the `submissions` landing area -> runs of `assessments_job`.
 
 The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
-tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files of one day,
+tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files (and 64 MB) of one day,
 each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
 Files that arrived after a trace file still waiting to be ingested wait too (`ready_keys`).
 """
@@ -48,7 +48,8 @@ def submissions_sensor(
     if not keys:
         return dg.SkipReason(f"{len(listed)} submission file(s) wait for earlier trace files to be ingested")
     return dg.SensorResult(
-        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN)], cursor=keys[-1]
+        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN, zone.sizes(keys))],
+        cursor=keys[-1],
     )
 
 
@@ -57,7 +58,7 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
     collected submissions were never derived (a run died between its two steps)."""
     watermark = processed_watermark(lake)
     keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
-    requests = [run_request(batch) for batch in batches(keys, watermark, FILES_PER_RUN)]
+    requests = [run_request(batch) for batch in batches(keys, watermark, FILES_PER_RUN, landing.sizes(keys))]
     covered = {request.partition_key for request in requests}
     for day in underived_dates(lake):
         if day.isoformat() not in covered:

@@ -392,3 +392,13 @@ def test_sdk_rejects_obviously_bad_input_before_landing(world):
         override_feedback(trace_id=world.trace_ids[0], assessment_id="a-none", value=1, home=world.home)
     assert world.landing.list("submissions") == []
 
+
+
+def test_runs_are_cut_by_day_file_count_and_bytes():
+    keys = [f"submissions/2026-11-2{day}/00/{n:04d}-aa.jsonl" for day, n in [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5)]]
+    by_count = core.batches(keys, None, max_files=3)
+    assert [(b.after_key, b.last_key, b.files) for b in by_count] == [
+        (None, keys[2], 3), (keys[2], keys[3], 1), (None, keys[4], 1)
+    ]
+    by_bytes = core.batches(keys, None, max_files=100, sizes=[40, 50, 200, 10, 10], max_bytes=100)
+    assert [(b.last_key, b.files) for b in by_bytes] == [(keys[1], 2), (keys[2], 1), (keys[3], 1), (keys[4], 1)]

@@ -202,3 +202,24 @@ def test_pending_run_requests_resume_a_run_that_died_half_way(world, instance):
     assert sensor_module.pending_run_requests(world.lake, world.landing, instance) == []
     assert core.accounting(world.lake)["in_neither"] == 0
     assert world.lake.read(core.SUBMISSIONS).select(pl.len()).item() == 2
+
+
+def test_a_sensor_runs_suite_checks_the_assessments_that_run_changed(world, instance):
+    world.landing.write_lines(AREA, [json.dumps(answer(world, i)) for i in range(3)])
+    [first] = sensor_module.pending_run_requests(world.lake, world.landing, instance)
+    assert run(world, instance, first).success
+    world.landing.write_lines(AREA, [json.dumps(answer(world, 3, "No"))])
+    [second] = sensor_module.pending_run_requests(world.lake, world.landing, instance)
+    [evaluation] = [
+        c for c in run(world, instance, second).get_asset_check_evaluations()
+        if c.check_name == "assessments_match_label_schemas"
+    ]
+    assert evaluation.passed and evaluation.metadata["rows_evaluated"].value == 2, "the new row, once per suite"
+    whole = dg.materialize(
+        [assessments, assessments_match_label_schemas],
+        selection=dg.AssetSelection.checks(assessments_match_label_schemas),
+        resources=resources(world),
+        instance=instance,
+    )
+    [evaluation] = whole.get_asset_check_evaluations()
+    assert evaluation.metadata["rows_evaluated"].value == 8, "outside a sensor run: all four rows, once per suite"
