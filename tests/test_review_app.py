@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio.to_thread
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -260,7 +262,31 @@ def test_trace_content_is_escaped_and_pages_carry_a_strict_csp(home):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert 'name="answer:quality" value="Good"' in page and "* required" in page
     assert "lookup_population" in page and "RETRIEVER" in page and "Final answer" in page
-    assert alice.get("/static/review.js").status_code == 200
+    assert response.headers["cache-control"] == "no-store" and response.headers["x-frame-options"] == "DENY"
+    static = alice.get("/static/review.js")
+    assert static.status_code == 200 and "no-store" not in static.headers.get("cache-control", "")
+    assert static.headers["content-security-policy"] == csp
+
+
+def test_an_item_page_shows_the_current_version_of_the_session_items(home):
+    alice = sign_in(home, "alice@example.com")
+    assert "land number" not in alice.get("/sessions/triage/items/it-0001").text
+    lake = home.lake()
+    items = lake.read("session_items").with_columns(
+        pl.col("chat_messages").list.eval(
+            pl.element().struct.with_fields(pl.field("content").str.replace("country number", "land number"))
+        )
+    )
+    lake.overwrite("session_items", items)
+    assert "capital of land number 1?" in alice.get("/sessions/triage/items/it-0001").text, "not a kept view of the old row"
+
+
+def test_worker_threads_are_limited_at_startup(home, monkeypatch):
+    with TestClient(create_app(home, threads=3)) as client:
+        assert client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens) == 3
+    monkeypatch.setenv("FEEDBACK_REVIEW_APP_THREADS", "0")
+    with pytest.raises(ValueError, match="FEEDBACK_REVIEW_APP_THREADS '0': expected a whole number of at least 1"):
+        create_app(home)
 
 
 def test_trusted_proxy_header_identifies_the_reviewer(home):

@@ -12,11 +12,25 @@ from feedback_pipeline.review_app.access import create_api_key, invite_reviewer,
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes (they share nothing but the data).")
-def review_app(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--threads", default=None, type=click.IntRange(min=1),
+    help="Worker threads per process [default: $FEEDBACK_REVIEW_APP_THREADS or 8].",
+)
+def review_app(host: str, port: int, workers: int, threads: int | None) -> None:
     """Serve the Review App and the end-user feedback API."""
+    import os
+
     import uvicorn
 
+    from feedback_pipeline.review_app import worker_threads
+
     FeedbackHome.from_env()
+    if threads is not None:
+        os.environ["FEEDBACK_REVIEW_APP_THREADS"] = str(threads)
+    try:
+        worker_threads(os.environ.get("FEEDBACK_REVIEW_APP_THREADS"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     uvicorn.run(
         "feedback_pipeline.review_app:create_app",
         factory=True,

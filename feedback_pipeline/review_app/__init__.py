@@ -17,15 +17,19 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -34,7 +38,7 @@ from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, nor
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
 from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
 from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
-from feedback_pipeline.review_app.trace_view import trace_view
+from feedback_pipeline.review_app.session_answers import SessionAnswers
 from feedback_pipeline.submissions import land_submissions, submission
 
 PACKAGE_DIR = Path(__file__).parent
@@ -42,6 +46,7 @@ SESSION_COOKIE = "fp_session"
 CSRF_COOKIE = "fp_csrf"
 WROTE_COOKIE = "fp_wrote"
 COOKIE_MAX_AGE = 30 * 24 * 3600
+DEFAULT_THREADS = 8
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -54,6 +59,7 @@ def _templates() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
     env.filters["q"] = lambda value: quote(str(value), safe="")
     env.filters["pct"] = lambda part, whole: 0 if not whole else round(100 * part / whole)
@@ -119,13 +125,48 @@ class ReviewApp:
         return self.render(request, "problem.html", status_code, reviewer, title=title, detail=detail)
 
 
-def _security_headers(response: Response, path: str) -> None:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if not path.startswith("/static/"):
-        response.headers.setdefault("Cache-Control", "no-store")
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers (and no-store, but to static files) a response lacks.
+
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task group and a stream
+    per request on the event loop.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = SECURITY_HEADERS if scope["path"].startswith("/static/") else (*SECURITY_HEADERS, (b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in wanted if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def worker_threads(text: str | None) -> int:
+    """The worker-thread count a setting asks for (DEFAULT_THREADS when unset); ValueError naming it when invalid."""
+    if not text:
+        return DEFAULT_THREADS
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"FEEDBACK_REVIEW_APP_THREADS {text!r}: expected a whole number of at least 1")
+    return int(text)
 
 
 def create_app(
@@ -134,6 +175,7 @@ def create_app(
     trusted_header: str | None = None,
     secure_cookies: bool | None = None,
     ttl: float = 5.0,
+    threads: int | None = None,
 ) -> FastAPI:
     """The Review App and feedback API over `home` (default: `FeedbackHome.from_env()`).
 
@@ -141,14 +183,22 @@ def create_app(
     that has already authenticated the user; `secure_cookies` (default: `FEEDBACK_REVIEW_APP_URL`
     starts with https) marks cookies Secure. `ttl`: seconds between checks for new lake table
     versions (other reviewers' submissions are listed from the landing zone at least every second;
-    one's own are seen at once).
+    one's own are seen at once). `threads` (default `FEEDBACK_REVIEW_APP_THREADS`, else 8): worker
+    threads that run the pages and the landing writes; more only add contention for the GIL, and
+    a few are enough to keep requests moving while one waits on an object store.
     """
     home = home or FeedbackHome.from_env()
+    threads = threads or worker_threads(os.environ.get("FEEDBACK_REVIEW_APP_THREADS"))
     if trusted_header is None:
         trusted_header = os.environ.get("FEEDBACK_TRUSTED_USER_HEADER") or None
     if secure_cookies is None:
         secure_cookies = (os.environ.get("FEEDBACK_REVIEW_APP_URL") or "").startswith("https://")
     state = ReviewApp(home, trusted_header=trusted_header, secure_cookies=secure_cookies, ttl=ttl)
+
+    @asynccontextmanager
+    async def limit_threads(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
 
     app = FastAPI(
         title="feedback-pipeline Review App and feedback API",
@@ -156,17 +206,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=limit_threads,
     )
     app.state.review = state
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(feedback_router(state.access, state.landing))
     app.add_exception_handler(RequestValidationError, validation_error_response)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware signature
-        response = await call_next(request)
-        _security_headers(response, request.url.path)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -224,26 +270,16 @@ def create_app(
         session = visible_session(request, reviewer, name)
         return session if isinstance(session, Response) else (reviewer, session)
 
-    def session_progress(session: dict[str, Any], queue: Any) -> dict[str, int]:
-        """My counts by status, and how many items have all the reviews the session asks for."""
-        counts = {status: 0 for status in STATUSES}
-        counts.update(dict(queue.group_by("status").len().iter_rows()))
-        needed = int(session.get("reviews_per_item") or 1)
-        counts["total"] = queue.height
-        counts["mine_settled"] = queue.height - counts["pending"]
-        counts["session_complete"] = int((queue["reviews"] >= needed).sum()) if queue.height else 0
-        return counts
-
     @app.get("/", include_in_schema=False)
     def my_sessions(request: Request) -> Response:
         reviewer = signed_in(request)
         if isinstance(reviewer, Response):
             return reviewer
-        rows = []
-        for session in state.data.sessions():
-            if state.data.may_review(session, reviewer):
-                queue = state.data.queue(session, reviewer, answers(request, session))
-                rows.append({"session": session, "progress": session_progress(session, queue)})
+        rows = [
+            {"session": session, "progress": answers(request, session).counts(reviewer)}
+            for session in state.data.sessions()
+            if state.data.may_review(session, reviewer)
+        ]
         return state.render(request, "sessions.html", reviewer=reviewer, sessions=rows)
 
     @app.get("/sessions/{name}", include_in_schema=False)
@@ -256,11 +292,11 @@ def create_app(
             return state.problem(
                 request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
             )
-        queue = state.data.queue(session, reviewer, answers(request, session))
-        shown = queue if status == "all" else queue.filter(queue["status"] == status)
+        given = answers(request, session)
+        queue = given.queue(reviewer)
         rank = {s: i for i, s in enumerate(STATUSES)}
-        rows = sorted(shown.to_dicts(), key=lambda r: rank[r["status"]])
-        first = next((r for r in queue.to_dicts() if r["status"] == "pending"), None)
+        rows = sorted((r for r in queue if status in ("all", r["status"])), key=lambda r: rank[r["status"]])
+        first = next((r for r in queue if r["status"] == "pending"), None)
         return state.render(
             request,
             "queue.html",
@@ -269,42 +305,39 @@ def create_app(
             items=rows,
             status=status,
             statuses=STATUSES,
-            progress=session_progress(session, queue),
+            progress=given.counts(reviewer),
             first_pending=first,
         )
 
-    def answers(request: Request, session: dict[str, Any]) -> Any:
+    def answers(request: Request, session: dict[str, Any]) -> SessionAnswers:
         """The session's answers, including the last file this browser wrote (in any app process)."""
-        return state.data.answers(str(session["name"]), request.cookies.get(WROTE_COOKIE) or None)
+        return state.data.answers(session, request.cookies.get(WROTE_COOKIE) or None)
 
     def open_item(request: Request, name: str, item_id: str) -> tuple[str, dict[str, Any]] | Response:
-        """The reviewer and everything the item page shows, or the page refusing them."""
+        """The reviewer and what the item page shows (but the trace view), or the page refusing them."""
         found = reviewer_and_session(request, name)
         if isinstance(found, Response):
             return found
         reviewer, session = found
-        given = answers(request, session)
-        queue = state.data.queue(session, reviewer, given)
-        ids = queue["item_id"].to_list()
-        if item_id not in ids:
-            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
-        position = ids.index(item_id)
         items = state.data.items(session)
-        item = items.filter(items["item_id"] == item_id).row(0, named=True)
+        position = items.positions.get(item_id)
+        if position is None:
+            return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
+        given = answers(request, session)
+        item = items.row(item_id)
         questions, missing = state.data.questions(session)
         return reviewer, {
             "session": session,
             "item": item,
-            "view": trace_view(item),
             "questions": questions,
             "missing": missing,
-            "earlier": state.data.my_answers(given, str(item["trace_id"]), reviewer),
-            "status": queue["status"][position],
+            "earlier": given.mine(str(item["trace_id"]), reviewer),
+            "status": given.status(item_id, reviewer),
             "position": position + 1,
-            "previous_id": ids[position - 1] if position > 0 else None,
-            "next_id": ids[position + 1] if position + 1 < len(ids) else None,
-            "progress": session_progress(session, queue),
-            "queue": queue,
+            "previous_id": items.ids[position - 1] if position > 0 else None,
+            "next_id": items.ids[position + 1] if position + 1 < len(items.ids) else None,
+            "progress": given.counts(reviewer),
+            "answers": given,
         }
 
     @app.get("/sessions/{name}/items/{item_id}", include_in_schema=False)
@@ -313,25 +346,34 @@ def create_app(
         if isinstance(found, Response):
             return found
         reviewer, context = found
-        context.pop("queue")
+        context.pop("answers")
         filled, comments = form_values(context["questions"], context["earlier"], None)
         return state.render(
-            request, "item.html", reviewer=reviewer, errors={}, filled=filled, comments=comments, **context
+            request, "item.html", reviewer=reviewer, errors={}, filled=filled, comments=comments,
+            view=state.data.items(context["session"]).view(item_id), **context,
         )
 
     @app.post("/sessions/{name}/items/{item_id}", include_in_schema=False)
     async def submit_item(request: Request, name: str, item_id: str) -> Response:
-        found = await run_in_threadpool(open_item, request, name, item_id)
+        form = await request.form()
+        posted = {key: [str(v) for v in form.getlist(key)] for key in form}
+        return await run_in_threadpool(answer_item, request, name, item_id, posted)
+
+    def answer_item(request: Request, name: str, item_id: str, posted: dict[str, list[str]]) -> Response:
+        """Check a posted answer form, land its submissions, and send the reviewer to their next item.
+
+        One worker-thread call does it all: every extra hop back to the event loop waits behind
+        the other requests there.
+        """
+        found = open_item(request, name, item_id)
         if isinstance(found, Response):
             return found
         reviewer, context = found
-        form = await request.form()
-        posted = {key: [str(v) for v in form.getlist(key)] for key in form}
         if not state.csrf_ok(request, (posted.get("csrf_token") or [""])[0], reviewer):
             return state.problem(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
             )
-        queue = context.pop("queue")
+        given = context.pop("answers")
         trace_id = str(context["item"]["trace_id"])
         action = (posted.get("action") or ["submit"])[0]
         human = {"source_type": "HUMAN", "source_id": reviewer}
@@ -344,7 +386,8 @@ def create_app(
             if errors:
                 filled, comments = form_values(context["questions"], context["earlier"], posted)
                 return state.render(
-                    request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments, **context
+                    request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments,
+                    view=state.data.items(context["session"]).view(item_id), **context,
                 )
             records = []
             for answer in answers.values():
@@ -363,14 +406,11 @@ def create_app(
                 )
         written = None
         if records:
-            (written,) = await run_in_threadpool(land_submissions, state.landing, records, label=REVIEW_APP_LABEL)
-            state.data.pending.add(records)
-        ids = queue["item_id"].to_list()
-        statuses = dict(zip(ids, queue["status"].to_list(), strict=True))
-        start = ids.index(item_id)
-        upcoming = [i for i in ids[start + 1 :] + ids[:start] if statuses[i] == "pending"]
+            (written,) = land_submissions(state.landing, records, label=REVIEW_APP_LABEL)
+            state.data.pending.add(records, written)
+        upcoming = given.next_pending(item_id, reviewer)
         base = f"/sessions/{quote(name, safe='')}"
-        target = f"{base}/items/{quote(upcoming[0], safe='')}" if upcoming else f"{base}?status=all"
+        target = f"{base}/items/{quote(upcoming, safe='')}" if upcoming else f"{base}?status=all"
         response = RedirectResponse(target, status_code=303)
         if written:
             state.set_cookie(response, WROTE_COOKIE, written)

@@ -6,6 +6,10 @@ submissions still waiting in the landing zone, so an item counts as done for its
 before the pipeline has run ("read your own writes"). The landing tail starts after the newest
 submissions file the pipeline recorded (or `lookback_hours` back) and keeps at most `max_pending`
 records; records leave it once their submission shows up in `assessments` or `rejections`.
+
+Nothing a request needs is recomputed per request: sessions, questions and items are derived once
+per table version, and answers live in a per-session index (`session_answers.SessionAnswers`)
+rebuilt when the lake moves and otherwise fed the pending submissions as they arrive.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,22 +26,17 @@ import polars as pl
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingKey, LandingZone, processed_high_water
 from feedback_pipeline.review_app.answers import Question, current_questions
-from feedback_pipeline.sessions import item_status, live_sessions
+from feedback_pipeline.review_app.session_answers import (
+    AnswerRow,
+    SessionAnswers,
+    SessionItems,
+    answer_row,
+    lake_answer_rows,
+    processed_ids,
+)
+from feedback_pipeline.sessions import live_sessions
 
 REVIEW_APP_LABEL = "review-app"
-ANSWER_SCHEMA = {
-    "assessment_id": pl.String,
-    "submission_id": pl.String,
-    "trace_id": pl.String,
-    "session": pl.String,
-    "assessment_name": pl.String,
-    "kind": pl.String,
-    "assessment_value": pl.String,
-    "rationale": pl.String,
-    "assessor_id": pl.String,
-    "overrides": pl.String,
-    "order": pl.Int64,
-}
 STATUSES = ("pending", "skipped", "done", "complete")
 
 
@@ -90,27 +89,36 @@ def _epoch_us(text: Any) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def pending_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A landed Review App submission in the shape of an `assessments` row (see ANSWER_SCHEMA)."""
-    source = record.get("source") or {}
-    value = record.get("value")
-    return {
-        "assessment_id": record.get("assessment_id"),
-        "submission_id": record.get("submission_id"),
-        "trace_id": record.get("trace_id"),
-        "session": record.get("session"),
-        "assessment_name": record.get("name"),
-        "kind": record.get("kind"),
-        "assessment_value": None if value is None else json.dumps(value),
-        "rationale": record.get("rationale"),
-        "assessor_id": source.get("source_id") if isinstance(source, Mapping) else None,
-        "overrides": record.get("overrides"),
-        "order": _epoch_us(record.get("created_at")),
-    }
+def pending_row(record: Mapping[str, Any]) -> AnswerRow:
+    """A landed Review App submission as an answer row, ordered by its `created_at`."""
+    return answer_row(record, _epoch_us(record.get("created_at")))
+
+
+def _records_in(data: bytes) -> list[dict[str, Any]]:
+    """The submission objects of a landing file (lines that are not one are left to the pipeline)."""
+    records = []
+    for line in data.decode().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("submission_id"):
+            records.append(record)
+    return records
 
 
 class PendingSubmissions:
-    """The tail of the landing zone's Review App submissions that the lake may not hold yet."""
+    """The tail of the landing zone's Review App submissions that the lake may not hold yet.
+
+    Each session's rows are kept in arrival order (its log); readers follow a log by position.
+    Dropping rows (records the lake now holds, or the oldest beyond `max_pending`) rewrites the
+    log and bumps the session's generation, which tells readers to start over.
+
+    Files this process landed itself are known from `add` and never read back. The listing and
+    reading of other processes' files happens outside the lock the readers share, by one thread
+    at a time; a request waits for it only when its reviewer wrote a file this process has not
+    read yet.
+    """
 
     def __init__(
         self,
@@ -128,8 +136,11 @@ class PendingSubmissions:
         self.max_pending = max_pending
         self.files_per_refresh = files_per_refresh
         self._lock = threading.Lock()
-        self._records: dict[str, dict[str, Any]] = {}
-        self._frame: pl.DataFrame | None = None
+        self._refreshing = threading.Lock()
+        self._own_keys: set[str] = set()
+        self._records: dict[str, AnswerRow] = {}
+        self._logs: dict[str, list[AnswerRow]] = {}
+        self._generations: dict[str, int] = {}
         self._checked = 0.0
         self._cursor = self._start_cursor(lookback_hours)
 
@@ -140,19 +151,31 @@ class PendingSubmissions:
         start = datetime.now(UTC) - timedelta(hours=lookback_hours)
         return f"submissions/{start:%Y-%m-%d}/{start:%H}/"
 
-    def add(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Remember submissions this process just landed (visible before the next listing)."""
+    def add(self, records: Iterable[Mapping[str, Any]], landing_key: str | None = None) -> None:
+        """Remember submissions this process just landed (in the file `landing_key`), visible at once."""
         with self._lock:
+            if landing_key is not None and landing_key > self._cursor:
+                self._own_keys.add(landing_key)
             for record in records:
-                self._records[str(record["submission_id"])] = pending_row(record)
+                self._remember(pending_row(record))
             self._trim()
-            self._frame = None
+
+    def _remember(self, row: AnswerRow) -> None:
+        if row.submission_id in self._records:
+            return
+        self._records[str(row.submission_id)] = row
+        self._logs.setdefault(str(row.session), []).append(row)
 
     def _trim(self) -> None:
         excess = len(self._records) - self.max_pending
         if excess > 0:
-            for key in list(self._records)[:excess]:
-                del self._records[key]
+            dropped = [self._records.pop(key) for key in list(self._records)[:excess]]
+            self._rewrite_logs({str(row.session) for row in dropped})
+
+    def _rewrite_logs(self, sessions: set[str]) -> None:
+        for session in sessions:
+            self._logs[session] = [row for row in self._records.values() if row.session == session]
+            self._generations[session] = self._generations.get(session, 0) + 1
 
     def refresh(self, through: str | None = None) -> None:
         """Read Review App submission files that landed since the last look.
@@ -161,73 +184,51 @@ class PendingSubmissions:
         reviewer wrote, possibly through another process) has not been read yet.
         """
         with self._lock:
-            behind = through is not None and through > self._cursor
+            behind = through is not None and through > self._cursor and through not in self._own_keys
             if not behind and time.monotonic() - self._checked < self.refresh_seconds:
                 return
-            for key in self.landing.list("submissions", after=self._cursor, limit=self.files_per_refresh):
-                self._cursor = key
-                if LandingKey.parse(key).label != REVIEW_APP_LABEL:
-                    continue
-                for line in self.landing.read_bytes(key).decode().splitlines():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(record, dict) and record.get("submission_id"):
-                        self._records[str(record["submission_id"])] = pending_row(record)
-                        self._frame = None
-            self._trim()
-            self._checked = time.monotonic()
-
-    def frame(self, session: str, through: str | None = None) -> pl.DataFrame:
-        """A session's remembered submissions that are in neither `assessments` nor `rejections` yet.
-
-        Those found there are forgotten: from then on the lake is the truth about them.
-        """
-        self.refresh(through)
-        with self._lock:
-            if self._frame is None:
-                rows = list(self._records.values())
-                self._frame = pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ANSWER_SCHEMA)
-            frame = self._frame.filter(pl.col("session") == session)
-        if frame.height == 0:
-            return frame
-        processed = [
-            done.select(pl.col("submission_id").cast(pl.String))
-            for done in (
-                self.tables.frame("assessments", ("session", session), ("submission_id",)),
-                self.tables.frame("rejections", None, ("submission_id",)),
-            )
-            if done is not None and "submission_id" in done.columns
-        ]
-        if not processed:
-            return frame
-        seen = frame.join(pl.concat(processed).unique(), on="submission_id", how="semi")["submission_id"]
-        if seen.len():
+        if not self._refreshing.acquire(blocking=behind):
+            return
+        try:
             with self._lock:
-                for submission_id in seen:
-                    self._records.pop(submission_id, None)
-                self._frame = None
-        return frame.filter(~pl.col("submission_id").is_in(seen.implode()))
+                cursor, own = self._cursor, set(self._own_keys)
+            if behind and through is not None and through <= cursor:
+                return
+            keys = self.landing.list("submissions", after=cursor, limit=self.files_per_refresh)
+            rows = [
+                pending_row(record)
+                for key in keys
+                if key not in own and LandingKey.parse(key).label == REVIEW_APP_LABEL
+                for record in _records_in(self.landing.read_bytes(key))
+            ]
+            with self._lock:
+                for row in rows:
+                    self._remember(row)
+                self._cursor = keys[-1] if keys else cursor
+                self._own_keys = {key for key in self._own_keys if key > self._cursor}
+                self._trim()
+                self._checked = time.monotonic()
+        finally:
+            self._refreshing.release()
 
+    def since(self, session: str, generation: int, position: int) -> tuple[int, int, list[AnswerRow]]:
+        """(generation, end position, rows) of a session's log after `position`.
 
-def review_status(items: pl.DataFrame, answers: pl.DataFrame, reviewer: str, reviews_per_item: int) -> pl.DataFrame:
-    """Each item with `reviews` (reviewers who answered) and `status` for this reviewer.
+        When the log was rewritten since `generation`, the rows are the whole log: start over.
+        """
+        with self._lock:
+            current = self._generations.get(session, 0)
+            log = self._logs.get(session, [])
+            return current, len(log), log[position if current == generation else 0 :]
 
-    status: done (I answered), skipped (I skipped and never answered), complete (enough others
-    answered: `feedback_pipeline.sessions.item_status` says completed), pending (waiting for me).
-    """
-    overall = item_status(items, answers.with_columns(valid=pl.lit(True)), reviews_per_item)
-    mine = (
-        pl.when(pl.col("reviewers").list.contains(reviewer))
-        .then(pl.lit("done"))
-        .when(pl.col("skipped_by").list.contains(reviewer))
-        .then(pl.lit("skipped"))
-        .when(pl.col("status") == "completed")
-        .then(pl.lit("complete"))
-        .otherwise(pl.lit("pending"))
-    )
-    return items.join(overall.select("item_id", "reviews", mine.alias("status")), on="item_id", how="left")
+    def forget(self, session: str, processed: frozenset[str]) -> None:
+        """Drop a session's rows whose submission the lake now holds: from then on the lake is the truth."""
+        with self._lock:
+            held = [row.submission_id for row in self._logs.get(session, []) if row.submission_id in processed]
+            for submission_id in held:
+                self._records.pop(str(submission_id), None)
+            if held:
+                self._rewrite_logs({session})
 
 
 def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -237,23 +238,52 @@ def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     return frame.unique(key, keep="last", maintain_order=True)
 
 
+def _same(before: tuple, now: tuple) -> bool:
+    """Whether two tuples hold the very same objects (frames compare by identity, not content)."""
+    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))
+
+
 class ReviewData:
-    """The Review App's read side over one lake and landing zone."""
+    """The Review App's read side over one lake and landing zone.
+
+    What the pages need is derived once per version of the tables it comes from (the frames
+    TableCache hands out stay the same objects until their table's version moves) and, for
+    answers, kept current with the pending submissions by `SessionAnswers`.
+    """
 
     def __init__(self, lake: Lake, landing: LandingZone, *, ttl: float = 5.0, lookback_hours: float = 72) -> None:
         self.tables = TableCache(lake, ttl)
         self.pending = PendingSubmissions(landing, self.tables, lookback_hours=lookback_hours, refresh_seconds=min(ttl, 1.0))
+        self._lock = threading.Lock()
+        self._derived: dict[tuple, tuple[tuple, Any]] = {}
+        self._answers: dict[str, SessionAnswers] = {}
+
+    def _derive(self, key: tuple, sources: tuple, build: Callable[[], Any]) -> Any:
+        """`build()`, kept while every one of `sources` is the same object as when it was built."""
+        cached = self._derived.get(key)
+        if cached is not None and _same(cached[0], sources):
+            return cached[1]
+        value = build()
+        self._derived[key] = (sources, value)
+        return value
+
+    def _sessions_by_name(self) -> dict[str, dict[str, Any]]:
+        frame = self.tables.frame("labeling_sessions")
+
+        def build() -> dict[str, dict[str, Any]]:
+            if frame is None or frame.height == 0:
+                return {}
+            rows = _latest(live_sessions(frame), "name").to_dicts()
+            return {str(s["name"]): s for s in sorted(rows, key=lambda s: str(s["name"]))}
+
+        return self._derive(("sessions",), (frame,), build)
 
     def sessions(self) -> list[dict[str, Any]]:
         """The current, not deleted labeling sessions, by name."""
-        frame = self.tables.frame("labeling_sessions")
-        if frame is None or frame.height == 0:
-            return []
-        frame = _latest(live_sessions(frame), "name")
-        return sorted(frame.to_dicts(), key=lambda s: str(s["name"]))
+        return list(self._sessions_by_name().values())
 
     def session(self, name: str) -> dict[str, Any] | None:
-        return next((s for s in self.sessions() if s["name"] == name), None)
+        return self._sessions_by_name().get(name)
 
     @staticmethod
     def may_review(session: Mapping[str, Any], reviewer: str) -> bool:
@@ -263,53 +293,50 @@ class ReviewData:
 
     def questions(self, session: Mapping[str, Any]) -> tuple[list[Question], list[str]]:
         schemas = self.tables.frame("label_schemas")
-        return current_questions(schemas if schemas is not None else pl.DataFrame(), list(session.get("label_schemas") or []))
+        names = tuple(session.get("label_schemas") or [])
+        return self._derive(
+            ("questions", names),
+            (schemas,),
+            lambda: current_questions(schemas if schemas is not None else pl.DataFrame(), list(names)),
+        )
 
-    def items(self, session: Mapping[str, Any]) -> pl.DataFrame:
+    def items(self, session: Mapping[str, Any]) -> SessionItems:
         """The session's items in queue order (by when they were added)."""
-        frame = self.tables.frame("session_items", ("session_id", session["labeling_session_id"]))
-        if frame is None or frame.height == 0:
-            return pl.DataFrame(schema={"item_id": pl.String, "trace_id": pl.String, "session_name": pl.String})
-        order = [c for c in ("added_at", "item_id") if c in frame.columns]
-        return frame.sort(order) if order else frame
+        session_id = session["labeling_session_id"]
+        frame = self.tables.frame("session_items", ("session_id", session_id))
 
-    def answers(self, session_name: str, through: str | None = None) -> pl.DataFrame:
+        def build() -> SessionItems:
+            if frame is None or frame.height == 0:
+                return SessionItems(pl.DataFrame(schema={"item_id": pl.String, "trace_id": pl.String, "session_name": pl.String}))
+            order = [c for c in ("added_at", "item_id") if c in frame.columns]
+            return SessionItems(frame.sort(order) if order else frame)
+
+        return self._derive(("items", session_id), (frame,), build)
+
+    def answers(self, session: Mapping[str, Any], through: str | None = None) -> SessionAnswers:
         """Every reviewer's current answers and skips in a session, pending submissions included.
 
         `through`: a landing key the reader wrote; the answers include it.
         """
-        lake = self.tables.frame("assessments", ("session", session_name))
-        if lake is None or lake.height == 0:
-            stored = pl.DataFrame(schema=ANSWER_SCHEMA)
-        else:
-            stored = lake.filter(pl.col("valid").fill_null(True))
-            created = pl.col("created_at")
-            stored = stored.with_columns(
-                (created.dt.epoch("us") if lake.schema["created_at"] != pl.String else pl.lit(0, pl.Int64)).alias("order"),
-                *[pl.lit(None, pl.String).alias(c) for c in ANSWER_SCHEMA if c not in lake.columns and c != "order"],
-            ).select([pl.col(c).cast(t) for c, t in ANSWER_SCHEMA.items()])
-        pending = self.pending.frame(session_name, through)
-        combined = pl.concat([stored, pending])
-        replaced = pending.select(pl.col("overrides").drop_nulls().alias("assessment_id"))
-        return combined.join(replaced, on="assessment_id", how="anti").sort("order")
-
-    def queue(self, session: Mapping[str, Any], reviewer: str, answers: pl.DataFrame | None = None) -> pl.DataFrame:
-        """The session's items with my status (see `review_status`)."""
-        if answers is None:
-            answers = self.answers(str(session["name"]))
+        name = str(session["name"])
+        self.pending.refresh(through)
         items = self.items(session)
-        listed = items.select([c for c in ("item_id", "trace_id", "session_name", "request_preview") if c in items.columns])
-        return review_status(listed, answers, reviewer, int(session.get("reviews_per_item") or 1))
-
-    @staticmethod
-    def my_answers(answers: pl.DataFrame, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
-        """My latest answer per question on one trace (skips excluded), with the value decoded."""
-        mine = answers.filter(
-            (pl.col("trace_id") == trace_id) & (pl.col("assessor_id") == reviewer) & (pl.col("kind") != "skip")
-        )
-        latest: dict[str, dict[str, Any]] = {}
-        for row in mine.to_dicts():
-            text = row["assessment_value"]
-            row["value"] = json.loads(text) if text is not None else None
-            latest[row["assessment_name"]] = row
-        return latest
+        needed = int(session.get("reviews_per_item") or 1)
+        with self._lock:
+            answers = self._answers.get(name)
+            if answers is None or answers.items is not items or answers.reviews_per_item != needed:
+                answers = self._answers[name] = SessionAnswers(items, needed)
+        lake = self.tables.frame("assessments", ("session", name))
+        rejections = self.tables.frame("rejections", None, ("submission_id",))
+        with answers.lock:
+            generation, position, rows = self.pending.since(name, answers.pending_generation, answers.pending_position)
+            if not _same(answers.sources, (lake, rejections)) or generation != answers.pending_generation:
+                processed = processed_ids(lake, rejections)
+                self.pending.forget(name, processed)
+                generation, position, rows = self.pending.since(name, -1, 0)
+                answers.rebuild(lake_answer_rows(lake), processed, rows)
+                answers.sources = (lake, rejections)
+            else:
+                answers.add(rows)
+            answers.pending_generation, answers.pending_position = generation, position
+        return answers

@@ -1,0 +1,300 @@
+"""One labeling session's items and current answers, indexed for the Review App's per-request questions.
+
+Every page asks the same few things: where an item sits in the queue, my status on it, my counts,
+my earlier answers on its trace. Answering them from polars frames cost milliseconds of query work
+per request; here they are dictionary and set lookups over an index that is built once per lake
+version (vectorised reads, then one pass over the rows) and then kept current by folding in the
+Review App's pending submissions as they arrive, one row at a time.
+
+The index holds exactly what `feedback_pipeline.sessions.item_status` and the answers fold define:
+the session's valid `assessments`, plus pending submissions that are in neither `assessments` nor
+`rejections`, minus the assessments a pending submission overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import polars as pl
+
+from feedback_pipeline.review_app.trace_view import TraceView, trace_view
+from feedback_pipeline.sessions import ANSWER_KINDS, SKIP_KIND
+
+QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
+VIEWS_KEPT = 256
+
+
+class AnswerRow(NamedTuple):
+    """One current answer (or skip) in the session; `order` is its creation time in microseconds."""
+
+    assessment_id: str | None
+    submission_id: str | None
+    session: str | None
+    trace_id: str | None
+    assessment_name: str | None
+    kind: str | None
+    assessment_value: str | None
+    rationale: str | None
+    assessor_id: str | None
+    overrides: str | None
+    order: int
+
+
+@dataclass(frozen=True)
+class SessionItems:
+    """A session's items in queue order (by when they were added), with lookups by item id.
+
+    The trace views of the last `VIEWS_KEPT` items opened are kept: an item's view depends on
+    nothing but its row, and a session's items are opened by several reviewers.
+    """
+
+    frame: pl.DataFrame
+    _views: OrderedDict[str, TraceView] = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+    _views_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return self.frame["item_id"].to_list()
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {item_id: position for position, item_id in enumerate(self.ids)}
+
+    @cached_property
+    def traces(self) -> list[str]:
+        return self.frame["trace_id"].to_list()
+
+    @cached_property
+    def items_per_trace(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trace_id in self.traces:
+            counts[trace_id] = counts.get(trace_id, 0) + 1
+        return counts
+
+    @cached_property
+    def listed(self) -> list[dict[str, Any]]:
+        """What the queue page lists of each item."""
+        return self.frame.select([c for c in QUEUE_COLUMNS if c in self.frame.columns]).to_dicts()
+
+    def row(self, item_id: str) -> dict[str, Any]:
+        """Every column of one item (KeyError when the session has no such item)."""
+        return self.frame.row(self.positions[item_id], named=True)
+
+    def view(self, item_id: str) -> TraceView:
+        """What the item page shows of the item's trace (see `trace_view`)."""
+        with self._views_lock:
+            kept = self._views.get(item_id)
+            if kept is not None:
+                self._views.move_to_end(item_id)
+                return kept
+        made = trace_view(self.row(item_id))
+        with self._views_lock:
+            self._views[item_id] = made
+            while len(self._views) > VIEWS_KEPT:
+                self._views.popitem(last=False)
+        return made
+
+
+def lake_answer_rows(assessments: pl.DataFrame | None) -> list[AnswerRow]:
+    """The valid rows of a session's `assessments`, oldest first, as index rows."""
+    if assessments is None or assessments.height == 0:
+        return []
+    columns = assessments.columns
+    order = (
+        pl.col("created_at").dt.epoch("us")
+        if "created_at" in columns and assessments.schema["created_at"] != pl.String
+        else pl.lit(0, pl.Int64)
+    )
+    frame = (
+        assessments.filter(pl.col("valid").fill_null(True) if "valid" in columns else pl.lit(True))
+        .select(
+            *[
+                (pl.col(field).cast(pl.String) if field in columns else pl.lit(None, pl.String)).alias(field)
+                for field in AnswerRow._fields
+                if field != "order"
+            ],
+            order.fill_null(0).cast(pl.Int64).alias("order"),
+        )
+        .sort("order", maintain_order=True)
+    )
+    return [AnswerRow(*values) for values in frame.iter_rows()]
+
+
+class SessionAnswers:
+    """The current answers of one session over its items, and each reviewer's view of them.
+
+    Built from the lake's rows by `rebuild`; pending rows are folded in by `add`. All methods are
+    thread-safe (one lock per session). `sources`, `pending_generation` and `pending_position` are
+    the feeder's bookmarks: which lake frames and which part of the pending log the index holds.
+    """
+
+    def __init__(self, items: SessionItems, reviews_per_item: int) -> None:
+        self.items = items
+        self.reviews_per_item = reviews_per_item
+        self.lock = threading.RLock()
+        self.sources: tuple[Any, ...] = ()
+        self.pending_generation = -1
+        self.pending_position = 0
+        self._reset(frozenset())
+
+    def _reset(self, processed: frozenset[str]) -> None:
+        self._processed = processed
+        self._rows: dict[str, AnswerRow] = {}
+        self._overridden: set[str] = set()
+        self._by_trace: dict[str, dict[str, AnswerRow]] = {}
+        self._reviewers: dict[str, frozenset[str]] = {}
+        self._skippers: dict[str, frozenset[str]] = {}
+        self._answered: dict[str, set[str]] = {}
+        self._skipped: dict[str, set[str]] = {}
+        self._complete: set[str] = set()
+
+    def rebuild(self, lake_rows: Iterable[AnswerRow], processed: frozenset[str], pending: Iterable[AnswerRow]) -> None:
+        """Start over from the lake's rows; `processed`: submission ids already in the lake."""
+        with self.lock:
+            self._reset(processed)
+            touched: set[str] = set()
+            for row in lake_rows:
+                self._put(row, touched)
+            self._add(pending, touched)
+
+    def add(self, pending: Iterable[AnswerRow]) -> None:
+        """Fold in pending rows (in arrival order); those the lake already holds are ignored."""
+        with self.lock:
+            self._add(pending, set())
+
+    def _add(self, pending: Iterable[AnswerRow], touched: set[str]) -> None:
+        for row in pending:
+            if row.submission_id in self._processed:
+                continue
+            if row.overrides:
+                self._overridden.add(row.overrides)
+                replaced = self._rows.pop(row.overrides, None)
+                if replaced is not None:
+                    del self._by_trace[str(replaced.trace_id)][row.overrides]
+                    touched.add(str(replaced.trace_id))
+            self._put(row, touched)
+        for trace_id in touched:
+            self._summarise(trace_id)
+
+    def _put(self, row: AnswerRow, touched: set[str]) -> None:
+        key = row.assessment_id or f"submission:{row.submission_id}"
+        if key in self._overridden:
+            return
+        previous = self._rows.get(key)
+        if previous is not None and previous.trace_id != row.trace_id:
+            del self._by_trace[str(previous.trace_id)][key]
+            touched.add(str(previous.trace_id))
+        self._rows[key] = row
+        self._by_trace.setdefault(str(row.trace_id), {})[key] = row
+        touched.add(str(row.trace_id))
+
+    def _summarise(self, trace_id: str) -> None:
+        """Recompute who answered and who skipped a trace, and the per-reviewer sets that follow."""
+        rows = self._by_trace.get(trace_id, {}).values()
+        reviewers = frozenset(str(r.assessor_id) for r in rows if r.kind in ANSWER_KINDS)
+        skippers = frozenset(str(r.assessor_id) for r in rows if r.kind == SKIP_KIND)
+        for mapping, before, after in (
+            (self._answered, self._reviewers.get(trace_id, frozenset()), reviewers),
+            (self._skipped, self._skippers.get(trace_id, frozenset()), skippers),
+        ):
+            for reviewer in before - after:
+                mapping[reviewer].discard(trace_id)
+            for reviewer in after - before:
+                mapping.setdefault(reviewer, set()).add(trace_id)
+        self._reviewers[trace_id] = reviewers
+        self._skippers[trace_id] = skippers
+        if len(reviewers) >= self.reviews_per_item:
+            self._complete.add(trace_id)
+        else:
+            self._complete.discard(trace_id)
+
+    def status(self, item_id: str, reviewer: str) -> str:
+        """done (I answered), skipped (I skipped, never answered), complete (enough others did), pending."""
+        with self.lock:
+            return self._status(self.items.traces[self.items.positions[item_id]], reviewer)
+
+    def _status(self, trace_id: str, reviewer: str) -> str:
+        reviewers = self._reviewers.get(trace_id, frozenset())
+        if reviewer in reviewers:
+            return "done"
+        if reviewer in self._skippers.get(trace_id, frozenset()):
+            return "skipped"
+        return "complete" if len(reviewers) >= self.reviews_per_item else "pending"
+
+    def counts(self, reviewer: str) -> dict[str, int]:
+        """My items by status, the total, how many I settled, and how many have enough reviews."""
+        per_trace = self.items.items_per_trace
+        with self.lock:
+            answered = self._answered.get(reviewer, set())
+            skipped = self._skipped.get(reviewer, set()) - answered
+            done = sum(per_trace.get(t, 0) for t in answered)
+            skips = sum(per_trace.get(t, 0) for t in skipped)
+            session_complete = sum(per_trace.get(t, 0) for t in self._complete)
+            complete = session_complete - sum(per_trace.get(t, 0) for t in (answered | skipped) & self._complete)
+        total = len(self.items.ids)
+        return {
+            "pending": total - done - skips - complete, "skipped": skips, "done": done, "complete": complete,
+            "total": total, "mine_settled": done + skips + complete, "session_complete": session_complete,
+        }
+
+    def queue(self, reviewer: str) -> list[dict[str, Any]]:
+        """Every item as the queue page lists it, with `reviews` and my `status`."""
+        with self.lock:
+            return [
+                {**listed, "reviews": len(self._reviewers.get(trace_id, ())), "status": self._status(trace_id, reviewer)}
+                for listed, trace_id in zip(self.items.listed, self.items.traces, strict=True)
+            ]
+
+    def next_pending(self, item_id: str, reviewer: str) -> str | None:
+        """The first item after `item_id` (wrapping around, itself excluded) still pending for me."""
+        start = self.items.positions[item_id]
+        ids, traces = self.items.ids, self.items.traces
+        with self.lock:
+            for position in (*range(start + 1, len(ids)), *range(start)):
+                if self._status(traces[position], reviewer) == "pending":
+                    return ids[position]
+        return None
+
+    def mine(self, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
+        """My latest answer per question on one trace (skips excluded), with the value decoded."""
+        with self.lock:
+            rows = [r for r in self._by_trace.get(trace_id, {}).values() if r.assessor_id == reviewer and r.kind != SKIP_KIND]
+        latest: dict[str, dict[str, Any]] = {}
+        for row in sorted(rows, key=lambda r: r.order):
+            text = row.assessment_value
+            latest[str(row.assessment_name)] = {**row._asdict(), "value": json.loads(text) if text is not None else None}
+        return latest
+
+
+def processed_ids(*frames: pl.DataFrame | None) -> frozenset[str]:
+    """The submission ids the lake already holds (in `assessments` or `rejections`)."""
+    found: set[str] = set()
+    for frame in frames:
+        if frame is not None and "submission_id" in frame.columns:
+            found.update(frame["submission_id"].cast(pl.String).drop_nulls().to_list())
+    return frozenset(found)
+
+
+def answer_row(record: Mapping[str, Any], order: int) -> AnswerRow:
+    """A landed Review App submission as an index row."""
+    source = record.get("source") or {}
+    value = record.get("value")
+    return AnswerRow(
+        assessment_id=record.get("assessment_id"),
+        submission_id=record.get("submission_id"),
+        session=record.get("session"),
+        trace_id=record.get("trace_id"),
+        assessment_name=record.get("name"),
+        kind=record.get("kind"),
+        assessment_value=None if value is None else json.dumps(value),
+        rationale=record.get("rationale"),
+        assessor_id=source.get("source_id") if isinstance(source, Mapping) else None,
+        overrides=record.get("overrides"),
+        order=order,
+    )
