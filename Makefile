@@ -6,7 +6,7 @@ export FEEDBACK_HOME ?= $(CURDIR)/.feedback
 export DAGSTER_HOME  ?= $(FEEDBACK_HOME)/dagster
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test up install install-test chromium check-defs bench clean
+.PHONY: demo test up install install-test chromium wrk check-defs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ up: install
 	  $(BIN)/dagster dev -w workspace.yaml
 
 ## bench: every stage beside its I/O floor, and the MLflow comparison; into bench/RESULTS.md (BENCH_ARGS="--scale medium")
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 chromium:
@@ -54,6 +54,12 @@ chromium:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: /usr/bin/chromium is missing (apt-get install chromium); browser tests will be skipped"; fi
+
+wrk:
+	@if command -v wrk >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "note: wrk is missing (apt-get install wrk); the Review App benchmark will say so"; fi
 
 check-defs: install
 	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
