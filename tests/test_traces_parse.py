@@ -584,3 +584,19 @@ def test_odd_values_never_fail_the_batch():
     assert rows["tr-odd8"]["tags"] == "{}"
     for row in rows.values():
         assert isinstance(json.loads(row["spans"]), list)
+
+
+def test_a_large_batch_parsed_on_slices_in_threads_matches_one_pass(monkeypatch):
+    import feedback_pipeline.traces as traces_module
+
+    lines = fixture_lines()
+    raws = [line.replace(json.loads(line)["info"]["trace_id"], f"tr-copy{n:05d}") for n, line in
+            enumerate(lines[i % len(lines)] for i in range(4_400))]
+    raws[10] = raws[4_300].replace('"tags"', '"tags_renamed"')
+    parallel = parse_mlflow_traces(batch(raws), ingested_at=NOW)
+    monkeypatch.setattr(traces_module, "_PARALLEL_MIN_ROWS", 10**9)
+    serial = parse_mlflow_traces(batch(raws), ingested_at=NOW)
+    assert parallel.traces.height == 4_399, "the repeated trace id keeps its newest line"
+    assert parallel.traces.equals(serial.traces)
+    assert parallel.submissions.sort("submission_id").equals(serial.submissions.sort("submission_id"))
+    assert parallel.rejections.equals(serial.rejections)
