@@ -42,3 +42,15 @@ def test_results_keep_the_notes_and_replace_only_the_same_commands_section(tmp_p
     text = path.read_text()
     assert "notes that stay" in text and "medium" in text and "second" in text
     assert "first" not in text
+
+
+def test_a_tiny_end_to_end_run_reaches_a_loaded_dataset(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "bench/end_to_end.py", "--traces", "300", "--session-items", "40", "--submissions", "800",
+         "--work", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("end to end: 300 traces, 40 session items, 800 submissions -> "), line
+    assert "40 dataset records" in line and "peak RSS" in line
