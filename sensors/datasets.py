@@ -2,17 +2,31 @@
 
 The durable state is in the lake and the instance, not in a cursor: a dataset is pending when the
 fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
-Delta commit nor its last materialization. The run_key is that fingerprint, so a tick that
-repeats itself while a run is queued requests nothing new.
+Delta commit nor its last materialization. The run_key is that fingerprint, and the sensors also
+skip a fingerprint that any run (tag `feedback_pipeline/source_fingerprint`) already built or is
+building, so neither a repeated tick nor the other sensor requests it twice.
+
+Two sensors ask that question: `evaluation_datasets_after_runs_sensor` as soon as a run that writes
+the datasets' inputs (assessments, session items, label schemas and sessions) or a dataset build
+succeeds, which is what brings a new submission into its dataset within seconds of its assessments
+run; and `evaluation_datasets_sensor` every minute, for every other change (new traces, runs
+finished while the daemon was down). The sensors start one build of a dataset at a time: a build
+that finishes re-checks, so inputs that moved during it are built next (a build still unfinished
+after STALE_AFTER no longer holds the next one back). `feedback-pipeline run` builds in-process
+and looks only at the lake and the materializations.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from assets import datasets as dataset_assets
+from assets.assessments import assessments_job
+from assets.labeling import labeling_definitions_job, session_items_job
 from assets.resources import LakeResource
 from feedback_pipeline import datasets
 from feedback_pipeline.home import FeedbackHome
@@ -21,12 +35,23 @@ from feedback_pipeline.landing import LandingZone
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
+TAG_DATASET = "feedback_pipeline/dataset"
+TAG_FINGERPRINT = "feedback_pipeline/source_fingerprint"
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+STALE_AFTER = timedelta(hours=1)
 
 evaluation_datasets_job = dg.define_asset_job(
     "evaluation_datasets_job",
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
 )
+INPUT_JOBS = (assessments_job, session_items_job, labeling_definitions_job)
 
 
 def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> set[str]:
@@ -45,7 +70,27 @@ def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> se
     return seen
 
 
-def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list[dg.RunRequest]]:
+def fingerprint_digest(fingerprint: str) -> str:
+    """A short, stable tag value for a source fingerprint."""
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:20]
+
+
+def _has_run(
+    instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus], tags: dict[str, str] | None = None
+) -> bool:
+    """Whether a run of `job_name` with these statuses (and tags) was created within the last STALE_AFTER."""
+    filters = dg.RunsFilter(
+        job_name=job_name, tags=tags or {}, statuses=statuses, created_after=datetime.now(UTC) - STALE_AFTER
+    )
+    return bool(instance.get_run_ids(filters=filters, limit=1))
+
+
+def _requests(
+    lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
+) -> tuple[list[str], list[dg.RunRequest]]:
+    """Datasets (named by live sessions) and the builds they need. With `requested_runs_count` (the
+    sensors), a fingerprint already requested is not requested again, and a dataset whose build is
+    still queued or running waits for it: the build's success re-checks."""
     names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
     root = FeedbackHome.from_env().root
     requests = []
@@ -53,12 +98,19 @@ def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list
         fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root)))
         if fingerprint in _last_fingerprint(lake, instance, name):
             continue
+        digest = fingerprint_digest(fingerprint)
+        job = evaluation_datasets_job.name
+        if requested_runs_count and (
+            _has_run(instance, job, [*UNFINISHED, dg.DagsterRunStatus.SUCCESS], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
+            or _has_run(instance, job, UNFINISHED, {TAG_DATASET: name})
+        ):
+            continue
         requests.append(
             dg.RunRequest(
                 job_name=evaluation_datasets_job.name,
                 partition_key=name,
                 run_key=f"{name}:{json.dumps(json.loads(fingerprint), sort_keys=True, separators=(',', ':'))}",
-                tags={"feedback_pipeline/dataset": name},
+                tags={TAG_DATASET: name, TAG_FINGERPRINT: digest},
             )
         )
     return names, requests[:MAX_RUNS_PER_TICK]
@@ -66,21 +118,46 @@ def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The dataset builds whose inputs changed since they were last built; adds the missing partitions."""
-    names, requests = _requests(lake, instance)
+    names, requests = _requests(lake, instance, requested_runs_count=False)
     missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if missing:
         instance.add_dynamic_partitions(PARTITIONS, missing)
     return requests
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
-    """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
-    names, requests = _requests(lake.lake(), context.instance)
-    missing = [n for n in names if not context.instance.has_dynamic_partition(PARTITIONS, n)]
+def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    names, requests = _requests(lake, instance, requested_runs_count=True)
+    missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if not requests and not missing:
-        return dg.SkipReason("every dataset is built from the current inputs")
+        return dg.SkipReason("every dataset is built from the current inputs, or its build is under way")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[dataset_assets.evaluation_datasets_partitions.build_add_request(missing)] if missing else [],
     )
+
+
+@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
+    """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
+    return _sensor_result(lake.lake(), context.instance)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[*INPUT_JOBS, evaluation_datasets_job],
+    request_job=evaluation_datasets_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests the dataset builds whose inputs changed as soon as a run writing them succeeds.",
+)
+def evaluation_datasets_after_runs_sensor(
+    context: dg.RunStatusSensorContext, lake: LakeResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Right after an input run succeeds: the builds `evaluation_datasets_sensor` would request a minute later.
+
+    While another input run is queued or in progress, its own success is the one to act on, so a
+    backlog of assessments runs ends in one build rather than one per run."""
+    waiting_for = [job.name for job in INPUT_JOBS if _has_run(context.instance, job.name, UNFINISHED)]
+    if waiting_for:
+        return dg.SkipReason(f"{', '.join(waiting_for)} still queued or running: acting on its success instead")
+    return _sensor_result(lake.lake(), context.instance)
