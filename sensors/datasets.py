@@ -6,13 +6,13 @@ Delta commit nor its last materialization. The run_key is that fingerprint, and 
 skip a fingerprint that any run (tag `feedback_pipeline/source_fingerprint`) already built or is
 building, so neither a repeated tick nor the other sensor requests it twice.
 
-Two sensors ask that question: `evaluation_datasets_after_runs_sensor` as soon as a run that writes
-the datasets' inputs (assessments, session items, label schemas and sessions) or a dataset build
-succeeds, which is what brings a new submission into its dataset within seconds of its assessments
-run; and `evaluation_datasets_sensor` every minute, for every other change (new traces, runs
-finished while the daemon was down). The sensors start one build of a dataset at a time: a build
-that finishes re-checks, so inputs that moved during it are built next (a build still unfinished
-after STALE_AFTER no longer holds the next one back). `feedback-pipeline run` builds in-process
+Three sensors ask that question: `evaluation_datasets_on_inputs_sensor` as soon as assessments,
+session items, label schemas or sessions materialize, which brings a new submission into its dataset
+seconds after its assessments are written; `evaluation_datasets_after_build_sensor` when a build
+succeeds, because the sensors start one build of a dataset at a time and inputs that moved during a
+build are built next (a build still unfinished after STALE_AFTER no longer holds the next one back);
+and `evaluation_datasets_sensor` every minute, for every other change (new traces, anything missed
+while the daemon was down). `feedback-pipeline run` builds in-process
 and looks only at the lake and the materializations.
 """
 
@@ -25,8 +25,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from assets import datasets as dataset_assets
-from assets.assessments import assessments_job
-from assets.labeling import labeling_definitions_job, session_items_job
 from assets.resources import LakeResource
 from feedback_pipeline import datasets
 from feedback_pipeline.home import FeedbackHome
@@ -51,7 +49,8 @@ evaluation_datasets_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
 )
-INPUT_JOBS = (assessments_job, session_items_job, labeling_definitions_job)
+INPUT_ASSETS = [dg.AssetKey(name) for name in ("assessments", "session_items", "label_schemas", "labeling_sessions")]
+FOLLOW_SECONDS = 5
 
 
 def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> set[str]:
@@ -142,22 +141,42 @@ def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeRe
     return _sensor_result(lake.lake(), context.instance)
 
 
+def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | None:
+    """The storage id of the newest materialization of an input asset after `after`, or None."""
+    newest = [
+        records[0].storage_id
+        for key in INPUT_ASSETS
+        if (records := instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1, ascending=False
+        ).records)
+    ]
+    return max(newest, default=None)
+
+
+@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=FOLLOW_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING)
+def evaluation_datasets_on_inputs_sensor(
+    context: dg.SensorEvaluationContext, lake: LakeResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Right after assessments, session items, label schemas or sessions materialize (before the run's
+    checks finish): the builds `evaluation_datasets_sensor` would request up to a minute later. The
+    cursor is the event-log storage id of the last materialization acted on."""
+    after = int(context.cursor or 0)
+    newest = _newest_materialization(context.instance, after)
+    if newest is None:
+        return dg.SkipReason("no input asset materialized since the last tick")
+    context.update_cursor(str(newest))
+    return _sensor_result(lake.lake(), context.instance)
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[*INPUT_JOBS, evaluation_datasets_job],
+    monitored_jobs=[evaluation_datasets_job],
     request_job=evaluation_datasets_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=FOLLOW_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests the dataset builds whose inputs changed as soon as a run writing them succeeds.",
 )
-def evaluation_datasets_after_runs_sensor(
+def evaluation_datasets_after_build_sensor(
     context: dg.RunStatusSensorContext, lake: LakeResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Right after an input run succeeds: the builds `evaluation_datasets_sensor` would request a minute later.
-
-    While another input run is queued or in progress, its own success is the one to act on, so a
-    backlog of assessments runs ends in one build rather than one per run."""
-    waiting_for = [job.name for job in INPUT_JOBS if _has_run(context.instance, job.name, UNFINISHED)]
-    if waiting_for:
-        return dg.SkipReason(f"{', '.join(waiting_for)} still queued or running: acting on its success instead")
+    """A build holds the next build of its dataset back (one at a time); its success lets it go."""
     return _sensor_result(lake.lake(), context.instance)

@@ -1,5 +1,5 @@
-"""The dataset build follows the runs that write its inputs: `evaluation_datasets_after_runs_sensor`
-evaluated on real runs of a real instance (the one `feedback-pipeline run` records in)."""
+"""The dataset build follows its inputs within seconds: the datasets sensors evaluated on the real
+materializations and runs of a real instance (the one `feedback-pipeline run` records in)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from feedback_pipeline.exports import import_traces
 from feedback_pipeline.schemas import InputText, create_label_schema
 from feedback_pipeline.sessions import create_labeling_session
 from sensors.datasets import (
-    evaluation_datasets_after_runs_sensor,
+    evaluation_datasets_after_build_sensor,
     evaluation_datasets_job,
+    evaluation_datasets_on_inputs_sensor,
     evaluation_datasets_sensor,
 )
 
@@ -48,30 +49,43 @@ def last_success(instance: dg.DagsterInstance, job_name: str) -> tuple[dg.Dagste
     return run, record.event_log_entry.dagster_event
 
 
-def after(instance: dg.DagsterInstance, home, job_name: str):
-    run, event = last_success(instance, job_name)
+def lake_resources(home) -> dict:
+    return {"lake": LakeResource(uri=home.lake_uri)}
+
+
+def on_inputs(instance: dg.DagsterInstance, home, cursor: str | None = None):
+    """The sensor's result and the cursor it leaves."""
+    context = dg.build_sensor_context(instance=instance, resources=lake_resources(home), cursor=cursor)
+    return evaluation_datasets_on_inputs_sensor(context), context.cursor
+
+
+def after_build(instance: dg.DagsterInstance, home):
+    run, event = last_success(instance, evaluation_datasets_job.name)
     context = dg.build_run_status_sensor_context(
-        sensor_name=evaluation_datasets_after_runs_sensor.name,
+        sensor_name=evaluation_datasets_after_build_sensor.name,
         dagster_event=event,
         dagster_instance=instance,
         dagster_run=run,
-        resources={"lake": LakeResource(uri=home.lake_uri)},
+        resources=lake_resources(home),
     )
-    return evaluation_datasets_after_runs_sensor(context)
+    return evaluation_datasets_after_build_sensor(context)
 
 
-def unstarted(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str] | None = None) -> dg.DagsterRun:
+def unstarted(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]) -> dg.DagsterRun:
     """A run of the code location's job created but not started yet, as a requested run waits for its launcher."""
     from feedback_pipeline.definitions import defs
 
-    return instance.create_run_for_job(
-        defs.resolve_job_def(job_name), status=dg.DagsterRunStatus.NOT_STARTED, tags=tags or {}
-    )
+    return instance.create_run_for_job(defs.resolve_job_def(job_name), status=dg.DagsterRunStatus.NOT_STARTED, tags=tags)
 
 
-def test_an_assessments_run_success_requests_the_dataset_build_at_once(answered):
+def shows_answer(home) -> bool:
+    records = home.lake().read(f"evaluation_datasets/{DATASET}")
+    return records.filter(records["expectations"].str.contains("the first answer", literal=True)).height == 1
+
+
+def test_assessments_materializing_requests_the_dataset_build_at_once(answered):
     instance = instance_for(answered)
-    result = after(instance, answered, "assessments_job")
+    result, cursor = on_inputs(instance, answered)
     [request] = result.run_requests
     assert (request.job_name, request.partition_key) == (evaluation_datasets_job.name, DATASET)
 
@@ -80,31 +94,21 @@ def test_an_assessments_run_success_requests_the_dataset_build_at_once(answered)
     build = defs.resolve_job_def(request.job_name).execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=dict(request.tags)
     )
-    assert build.success
-    records = answered.lake().read(f"evaluation_datasets/{DATASET}")
-    assert records.filter(records["expectations"].str.contains("the first answer", literal=True)).height == 1
-
-    settled = after(instance, answered, evaluation_datasets_job.name)
-    assert isinstance(settled, dg.SkipReason)
+    assert build.success and shows_answer(answered)
+    assert isinstance(after_build(instance, answered), dg.SkipReason)
+    assert isinstance(on_inputs(instance, answered, cursor)[0], dg.SkipReason)
 
 
-def test_it_waits_for_the_last_of_several_input_runs(answered):
+def test_a_requested_build_is_requested_once_and_one_build_runs_at_a_time(answered):
     instance = instance_for(answered)
-    unstarted(instance, "assessments_job")
-    waiting = after(instance, answered, "assessments_job")
-    assert isinstance(waiting, dg.SkipReason) and "assessments_job" in waiting.skip_message
-
-
-def test_a_requested_build_is_not_requested_again_by_either_sensor(answered):
-    instance = instance_for(answered)
-    [request] = after(instance, answered, "assessments_job").run_requests
+    [request] = on_inputs(instance, answered)[0].run_requests
     unstarted(instance, evaluation_datasets_job.name, dict(request.tags))
 
-    context = dg.build_sensor_context(instance=instance, resources={"lake": LakeResource(uri=answered.lake_uri)})
+    context = dg.build_sensor_context(instance=instance, resources=lake_resources(answered))
     assert isinstance(evaluation_datasets_sensor(context), dg.SkipReason)
-    assert isinstance(after(instance, answered, "assessments_job"), dg.SkipReason)
+    skipped, _ = on_inputs(instance, answered)
+    assert isinstance(skipped, dg.SkipReason) and "under way" in skipped.skip_message
 
     report = run_pending(answered, echo=quiet)
     assert (report.runs, report.failures) == (1, [])
-    records = answered.lake().read(f"evaluation_datasets/{DATASET}")
-    assert records.filter(records["expectations"].str.contains("the first answer", literal=True)).height == 1
+    assert shows_answer(answered)
