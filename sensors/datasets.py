@@ -3,8 +3,9 @@
 The durable state is in the lake and the instance, not in a cursor: a dataset is pending when the
 fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
 Delta commit nor its last materialization. The run_key is that fingerprint, and the sensors also
-skip a fingerprint that any run (tag `feedback_pipeline/source_fingerprint`) already built or is
-building, so neither a repeated tick nor the other sensor requests it twice.
+skip a fingerprint that a run (tag `feedback_pipeline/source_fingerprint`) already built, failed
+to build (its publish gate would fail again: `feedback-pipeline run` retries and reports it) or is
+building, so neither a repeated tick nor another sensor requests it twice.
 
 Three sensors ask that question: `evaluation_datasets_on_inputs_sensor` as soon as assessments,
 session items, label schemas or sessions materialize, which brings a new submission into its dataset
@@ -12,8 +13,8 @@ seconds after its assessments are written; `evaluation_datasets_after_build_sens
 succeeds, because the sensors start one build of a dataset at a time and inputs that moved during a
 build are built next (a build still unfinished after STALE_AFTER no longer holds the next one back);
 and `evaluation_datasets_sensor` every minute, for every other change (new traces, anything missed
-while the daemon was down). `feedback-pipeline run` builds in-process
-and looks only at the lake and the materializations.
+while the daemon was down). `feedback-pipeline run` builds in-process and looks only at the lake
+and the materializations.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+ATTEMPTED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 STALE_AFTER = timedelta(hours=1)
 
 evaluation_datasets_job = dg.define_asset_job(
@@ -88,8 +90,8 @@ def _requests(
     lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
 ) -> tuple[list[str], list[dg.RunRequest]]:
     """Datasets (named by live sessions) and the builds they need. With `requested_runs_count` (the
-    sensors), a fingerprint already requested is not requested again, and a dataset whose build is
-    still queued or running waits for it: the build's success re-checks."""
+    sensors), a fingerprint a run already attempted or is attempting is not requested again, and a
+    dataset whose build is still queued or running waits for it: the build's success re-checks."""
     names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
     root = FeedbackHome.from_env().root
     requests = []
@@ -100,7 +102,7 @@ def _requests(
         digest = fingerprint_digest(fingerprint)
         job = evaluation_datasets_job.name
         if requested_runs_count and (
-            _has_run(instance, job, [*UNFINISHED, dg.DagsterRunStatus.SUCCESS], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
+            _has_run(instance, job, [*UNFINISHED, *ATTEMPTED], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
             or _has_run(instance, job, UNFINISHED, {TAG_DATASET: name})
         ):
             continue
@@ -128,7 +130,7 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     names, requests = _requests(lake, instance, requested_runs_count=True)
     missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if not requests and not missing:
-        return dg.SkipReason("every dataset is built from the current inputs, or its build is under way")
+        return dg.SkipReason("every dataset is built from the current inputs, or a build of them was attempted or is under way")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[dataset_assets.evaluation_datasets_partitions.build_add_request(missing)] if missing else [],

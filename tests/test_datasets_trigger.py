@@ -71,11 +71,11 @@ def after_build(instance: dg.DagsterInstance, home):
     return evaluation_datasets_after_build_sensor(context)
 
 
-def unstarted(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]) -> dg.DagsterRun:
-    """A run of the code location's job created but not started yet, as a requested run waits for its launcher."""
+def recorded_run(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str], status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    """A run of the code location's job recorded with `status` (NOT_STARTED: waiting for its launcher)."""
     from feedback_pipeline.definitions import defs
 
-    return instance.create_run_for_job(defs.resolve_job_def(job_name), status=dg.DagsterRunStatus.NOT_STARTED, tags=tags)
+    return instance.create_run_for_job(defs.resolve_job_def(job_name), status=status, tags=tags)
 
 
 def shows_answer(home) -> bool:
@@ -99,10 +99,11 @@ def test_assessments_materializing_requests_the_dataset_build_at_once(answered):
     assert isinstance(on_inputs(instance, answered, cursor)[0], dg.SkipReason)
 
 
-def test_a_requested_build_is_requested_once_and_one_build_runs_at_a_time(answered):
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.FAILURE])
+def test_a_fingerprint_is_requested_once_by_the_sensors_and_run_still_builds_it(answered, status):
     instance = instance_for(answered)
     [request] = on_inputs(instance, answered)[0].run_requests
-    unstarted(instance, evaluation_datasets_job.name, dict(request.tags))
+    recorded_run(instance, evaluation_datasets_job.name, dict(request.tags), status)
 
     context = dg.build_sensor_context(instance=instance, resources=lake_resources(answered))
     assert isinstance(evaluation_datasets_sensor(context), dg.SkipReason)
