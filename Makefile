@@ -39,7 +39,7 @@ test: install-test chromium check-defs
 ##     and the Review App (REVIEW_APP_PORT, default 8000) in the background, stopped with them
 REVIEW_APP_PORT ?= 8000
 up: install
-	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
+	@$(BIN)/python -c "from feedback_pipeline.home import FeedbackHome; FeedbackHome.from_env().ensure_dagster_home()"
 	@$(BIN)/feedback-pipeline review-app --port $(REVIEW_APP_PORT) & review_app=$$!; \
 	  trap 'kill $$review_app 2>/dev/null' EXIT INT TERM; \
 	  echo "Review App: http://127.0.0.1:$(REVIEW_APP_PORT) (invite reviewers: $(BIN)/feedback-pipeline reviewers invite EMAIL)"; \
@@ -62,7 +62,7 @@ wrk:
 	else echo "note: wrk is missing (apt-get install wrk); the Review App benchmark will say so"; fi
 
 check-defs: install
-	@mkdir -p "$(DAGSTER_HOME)"; [ -f "$(DAGSTER_HOME)/dagster.yaml" ] || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
+	@$(BIN)/python -c "from feedback_pipeline.home import FeedbackHome; FeedbackHome.from_env().ensure_dagster_home()"
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 clean:

@@ -74,7 +74,6 @@ def measure(work: Path, samples: int, timeout: float) -> list[float | None]:
     from feedback_pipeline.home import FeedbackHome
 
     home = FeedbackHome.from_env()
-    Path(home.dagster_home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     dagster = Path(sys.executable).with_name("dagster")
     server = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-p", str(free_port())],

@@ -430,25 +430,17 @@ def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResu
     Blocks when inputs are missing or empty, when a record key repeats, or when an expectation
     value is not of its label schema's type (kind, categorical options, numeric bounds).
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    checks = _value_checks(build.expectation_values, current_schemas(label_schemas))
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from feedback_pipeline.suites import great_expectations, validate_frame
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("evaluation_datasets")
+    gx = great_expectations()
+    checks = _value_checks(build.expectation_values, current_schemas(label_schemas))
     failures: list[str] = []
     statistics: dict[str, Any] = {"records": build.records.height, "expectation_values": build.expectation_values.height}
 
     def run(asset: str, frame: pl.DataFrame, expectations: list[tuple[str, Any, pl.Expr | None]]) -> None:
         if frame.height == 0:
             return
-        batch = source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("candidate")
-        suite = context.suites.add(gx.ExpectationSuite(name=asset))
-        for _, expectation, _ in expectations:
-            suite.add_expectation(expectation)
-        result = batch.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(suite)
+        result = validate_frame(frame, [expectation for _, expectation, _ in expectations], asset)
         statistics[asset] = {"evaluated": result.statistics["evaluated_expectations"], "failed": result.statistics["unsuccessful_expectations"]}
         for (why, _, offending), outcome in zip(expectations, result.results, strict=True):
             if not outcome.success:

@@ -1,4 +1,8 @@
-"""The Dagster code location: everything `assets/` and `sensors/` define, with the storage resources."""
+"""The Dagster code location: everything `assets/` and `sensors/` define, with the storage resources.
+
+Runs execute their steps in the run's own process (`in_process_executor`): each step is a short
+call into `feedback_pipeline`, and a process per step would cost more than the step itself.
+"""
 
 import warnings
 
@@ -13,5 +17,5 @@ with warnings.catch_warnings():
     defs = dg.Definitions.merge(
         dg.load_definitions_from_package_module(assets),
         dg.load_definitions_from_package_module(sensors),
-        dg.Definitions(resources=storage_resources()),
+        dg.Definitions(resources=storage_resources(), executor=dg.in_process_executor),
     )

@@ -15,6 +15,15 @@ from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 
 DEFAULT_HOME = ".feedback"
+DAGSTER_YAML = """\
+# Written by feedback-pipeline when DAGSTER_HOME is first created; edit freely.
+telemetry:
+  enabled: false
+# The daemon looks at the run queue every second (Dagster's default: 5), so a run a sensor
+# requests starts at once: a new submission reaches its dataset through two runs.
+run_queue:
+  dequeue_interval_seconds: 1
+"""
 
 
 def is_uri(location: str) -> bool:
@@ -68,10 +77,11 @@ class FeedbackHome:
         return LandingZone(self.landing_uri, self.storage_options)
 
     def ensure_dagster_home(self) -> str:
-        """Create `DAGSTER_HOME` and its dagster.yaml (telemetry off) so runs, cursors and partitions persist."""
+        """Create `DAGSTER_HOME` and its dagster.yaml (DAGSTER_YAML: telemetry off, a run queue checked
+        every second) so runs, cursors and partitions persist; an existing dagster.yaml is left alone."""
         path = Path(self.dagster_home)
         path.mkdir(parents=True, exist_ok=True)
         config = path / "dagster.yaml"
         if not config.exists():
-            config.write_text("telemetry:\n  enabled: false\n")
+            config.write_text(DAGSTER_YAML)
         return str(path)

@@ -10,6 +10,7 @@ which lets a sensor resume from a cursor key and list only the folders at or aft
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
 
 AREAS = ("traces", "submissions", "definitions")
+READ_CHUNK_BYTES = 64 * 1024 * 1024
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -63,6 +65,7 @@ class LandingZone:
         self.storage_options = dict(storage_options or {})
         self._fs: fsspec.AbstractFileSystem | None = None
         self._root = ""
+        self._local_root = _local_root(self.uri)
 
     def __repr__(self) -> str:
         return f"LandingZone({self.uri!r})"
@@ -75,10 +78,12 @@ class LandingZone:
 
     @property
     def is_local(self) -> bool:
-        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        return self._local_root is not None
 
     def path(self, key: str) -> str:
         """The storage path of a key (a local path, or a bucket path for object stores)."""
+        if self._local_root is not None:
+            return f"{self._local_root}/{key}"
         self.fs  # noqa: B018 - resolves _root
         return f"{self._root.rstrip('/')}/{key}"
 
@@ -99,13 +104,13 @@ class LandingZone:
         """Land `data` as one new immutable file and return its key."""
         key = self.new_key(area, label)
         target = self.path(key)
-        parent = target.rsplit("/", 1)[0]
         if self.is_local:
-            self.fs.makedirs(parent, exist_ok=True)
-            temporary = f"{parent}/.{key.rsplit('/', 1)[1]}.{secrets.token_hex(4)}.tmp"
-            with self.fs.open(temporary, "wb") as handle:
+            parent, name = target.rsplit("/", 1)
+            os.makedirs(parent, exist_ok=True)
+            temporary = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
+            with open(temporary, "wb") as handle:
                 handle.write(data)
-            self.fs.mv(temporary, target)
+            os.replace(temporary, target)
         else:
             self.fs.pipe_file(target, data)
         return key
@@ -115,6 +120,9 @@ class LandingZone:
         return self.write(area, ("\n".join(lines) + "\n").encode(), label=label)
 
     def read_bytes(self, key: str) -> bytes:
+        if self.is_local:
+            with open(self.path(key), "rb") as handle:
+                return handle.read()
         return self.fs.cat_file(self.path(key))
 
     def sizes(self, keys: list[str]) -> list[int]:
@@ -122,24 +130,31 @@ class LandingZone:
         return [int(size) for size in self.fs.sizes([self.path(key) for key in keys])] if keys else []
 
     def read_lines(self, keys: list[str]) -> pl.DataFrame:
-        """The lines of landing files as a frame: landing_key, line_number (1-based), raw."""
+        """The lines of landing files as a frame: landing_key, line_number (1-based), raw.
+
+        Files are gathered into frames of about READ_CHUNK_BYTES, so thousands of one-line files
+        cost one frame, and big files no more memory than one chunk of Python strings at a time."""
         import polars as pl
 
-        frames = []
+        frames: list[pl.DataFrame] = []
+        chunk_keys: list[str] = []
+        counts: list[int] = []
+        lines: list[str] = []
+        size = 0
         for key in keys:
-            lines = self.read_bytes(key).decode("utf-8", errors="replace").split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            frames.append(
-                pl.DataFrame({"raw": lines}, schema={"raw": pl.String}).select(
-                    pl.lit(key).alias("landing_key"),
-                    pl.int_range(1, len(lines) + 1, dtype=pl.Int64).alias("line_number"),
-                    pl.col("raw").str.strip_suffix("\r"),
-                )
-            )
-        if not frames:
-            return pl.DataFrame(schema={"landing_key": pl.String, "line_number": pl.Int64, "raw": pl.String})
-        return pl.concat(frames)
+            data = self.read_bytes(key)
+            file_lines = data.decode("utf-8", errors="replace").split("\n")
+            if file_lines and file_lines[-1] == "":
+                file_lines.pop()
+            chunk_keys.append(key)
+            counts.append(len(file_lines))
+            lines.extend(file_lines)
+            size += len(data)
+            if size >= READ_CHUNK_BYTES:
+                frames.append(_lines_frame(chunk_keys, counts, lines))
+                chunk_keys, counts, lines, size = [], [], [], 0
+        frames.append(_lines_frame(chunk_keys, counts, lines))
+        return pl.concat(frames) if len(frames) > 1 else frames[0]
 
     def _children(self, path: str) -> list[str]:
         try:
@@ -176,6 +191,25 @@ class LandingZone:
             if limit is not None and len(keys) >= limit:
                 break
         return keys
+
+
+def _local_root(uri: str) -> str | None:
+    """The absolute folder of a local landing URI (a path or file://), None for object stores."""
+    if uri.startswith("file://"):
+        return os.path.abspath(uri[len("file://") :])
+    return None if "://" in uri else os.path.abspath(uri)
+
+
+def _lines_frame(keys: list[str], counts: list[int], lines: list[str]) -> pl.DataFrame:
+    """landing_key, line_number, raw for consecutive files: `counts[i]` of `lines` belong to `keys[i]`."""
+    import polars as pl
+
+    files = pl.DataFrame({"landing_key": keys, "lines": counts}, schema={"landing_key": pl.String, "lines": pl.Int64})
+    files = files.filter(pl.col("lines") > 0)
+    return files.select(
+        pl.col("landing_key").repeat_by("lines").explode(),
+        pl.int_ranges(1, pl.col("lines") + 1, dtype=pl.Int64).explode().alias("line_number"),
+    ).with_columns(pl.Series("raw", lines, dtype=pl.String).str.strip_suffix("\r"))
 
 
 PROCESSED_FILES = "processed_files"

@@ -4,11 +4,14 @@ One structural suite (ids present and unique, kinds and source types known) and 
 label schema on the valid answers to it (option membership, numeric bounds, text length, pass/fail).
 Changing a schema changes its suite. GX has no polars support, so batches go in as pandas, with
 only the columns their expectations read (GX fingerprints each batch, and list columns make it
-pickle the whole frame); GX is imported lazily (it takes seconds) with its analytics off.
+pickle the whole frame); GX is imported lazily (it takes seconds) with its analytics off, and its
+ephemeral context is made once per process (`validate_frame`), so a run validating a small batch
+pays for the validation only.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,18 +63,37 @@ def _expectations(gx: Any, schema: dict[str, Any]) -> list[Any]:
     return found
 
 
-def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> SuiteOutcome:
-    """Run the structural suite on every row and each label schema's suite on its valid answers.
-
-    `schemas` is `assessments.latest_schemas(label_schemas)`.
-    """
+@functools.cache
+def _whole_frame_batches() -> tuple[Any, Any]:
+    """Great Expectations and a whole-dataframe batch definition on one ephemeral context, made once per process."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    source = context.data_sources.add_pandas("feedback")
+    definition = context.data_sources.add_pandas("feedback").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+    return gx, definition
+
+
+def great_expectations() -> Any:
+    """The `great_expectations` module, imported on first use."""
+    return _whole_frame_batches()[0]
+
+
+def validate_frame(frame: pl.DataFrame, expectations: list[Any], suite_name: str) -> Any:
+    """Validate a polars frame (as pandas) against a suite of these expectations; GX's suite result."""
+    gx, definition = _whole_frame_batches()
+    suite = gx.ExpectationSuite(name=suite_name, expectations=expectations)
+    return definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(suite, result_format="BASIC")
+
+
+def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> SuiteOutcome:
+    """Run the structural suite on every row and each label schema's suite on its valid answers.
+
+    `schemas` is `assessments.latest_schemas(label_schemas)`.
+    """
+    gx = great_expectations()
     batches: list[tuple[str, pl.DataFrame, list[Any]]] = []
     expect = gx.expectations
     batches.append((
@@ -97,16 +119,8 @@ def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> Suite
             batches.append((f"schema:{schema['name']}", rows.select(columns), expectations))
 
     outcome = SuiteOutcome(success=True, evaluated=0)
-    for index, (label, frame, expectations) in enumerate(batches):
-        asset = source.add_dataframe_asset(f"batch_{index}")
-        definition = asset.add_batch_definition_whole_dataframe("whole")
-        suite = context.suites.add(gx.ExpectationSuite(name=f"suite_{index}"))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"validation_{index}", data=definition, suite=suite)
-        )
-        result = validation.run(batch_parameters={"dataframe": frame.to_pandas()}, result_format="BASIC")
+    for label, frame, expectations in batches:
+        result = validate_frame(frame, expectations, label)
         outcome.evaluated += frame.height
         outcome.success &= bool(result.success)
         for item in result.results:

@@ -3,6 +3,9 @@
 The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
 tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files (and 64 MB) of one day,
 each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
+A tick that finds nothing new lists only the folders from the cursor's hour on, so it runs every
+INTERVAL_SECONDS: a reviewer's answer starts its run within seconds (its dataset build follows
+the run's success, see `sensors.datasets`).
 Files that arrived after a trace file still waiting to be ingested wait too (`ready_keys`).
 """
 
@@ -18,6 +21,7 @@ from feedback_pipeline.submissions import AREA
 
 FILES_PER_RUN = 2_000
 FILES_PER_TICK = 10_000
+INTERVAL_SECONDS = 10
 
 
 def run_request(batch: Batch) -> dg.RunRequest:
@@ -32,7 +36,7 @@ def run_request(batch: Batch) -> dg.RunRequest:
 
 @dg.sensor(
     job_name=JOB_NAME,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests assessments_job runs for new files in the submissions landing area.",
 )

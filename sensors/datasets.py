@@ -2,13 +2,26 @@
 
 The durable state is in the lake and the instance, not in a cursor: a dataset is pending when the
 fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
-Delta commit nor its last materialization. The run_key is that fingerprint, so a tick that
-repeats itself while a run is queued requests nothing new.
+Delta commit nor its last materialization. The run_key is that fingerprint, and the sensors also
+skip a fingerprint that a run (tag `feedback_pipeline/source_fingerprint`) already built, failed
+to build (its publish gate would fail again: `feedback-pipeline run` retries and reports it) or is
+building, so neither a repeated tick nor another sensor requests it twice.
+
+Three sensors ask that question: `evaluation_datasets_on_inputs_sensor` as soon as assessments,
+session items, label schemas or sessions materialize, which brings a new submission into its dataset
+seconds after its assessments are written; `evaluation_datasets_after_build_sensor` when a build
+succeeds, because the sensors start one build of a dataset at a time and inputs that moved during a
+build are built next (a build still unfinished after STALE_AFTER no longer holds the next one back);
+and `evaluation_datasets_sensor` every minute, for every other change (new traces, anything missed
+while the daemon was down). `feedback-pipeline run` builds in-process and looks only at the lake
+and the materializations.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -21,12 +34,25 @@ from feedback_pipeline.landing import LandingZone
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
+TAG_DATASET = "feedback_pipeline/dataset"
+TAG_FINGERPRINT = "feedback_pipeline/source_fingerprint"
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+ATTEMPTED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+STALE_AFTER = timedelta(hours=1)
 
 evaluation_datasets_job = dg.define_asset_job(
     "evaluation_datasets_job",
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
 )
+INPUT_ASSETS = [dg.AssetKey(name) for name in ("assessments", "session_items", "label_schemas", "labeling_sessions")]
+FOLLOW_SECONDS = 5
 
 
 def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> set[str]:
@@ -45,7 +71,27 @@ def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> se
     return seen
 
 
-def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list[dg.RunRequest]]:
+def fingerprint_digest(fingerprint: str) -> str:
+    """A short, stable tag value for a source fingerprint."""
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:20]
+
+
+def _has_run(
+    instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus], tags: dict[str, str] | None = None
+) -> bool:
+    """Whether a run of `job_name` with these statuses (and tags) was created within the last STALE_AFTER."""
+    filters = dg.RunsFilter(
+        job_name=job_name, tags=tags or {}, statuses=statuses, created_after=datetime.now(UTC) - STALE_AFTER
+    )
+    return bool(instance.get_run_ids(filters=filters, limit=1))
+
+
+def _requests(
+    lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
+) -> tuple[list[str], list[dg.RunRequest]]:
+    """Datasets (named by live sessions) and the builds they need. With `requested_runs_count` (the
+    sensors), a fingerprint a run already attempted or is attempting is not requested again, and a
+    dataset whose build is still queued or running waits for it: the build's success re-checks."""
     names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
     root = FeedbackHome.from_env().root
     requests = []
@@ -53,12 +99,19 @@ def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list
         fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root)))
         if fingerprint in _last_fingerprint(lake, instance, name):
             continue
+        digest = fingerprint_digest(fingerprint)
+        job = evaluation_datasets_job.name
+        if requested_runs_count and (
+            _has_run(instance, job, [*UNFINISHED, *ATTEMPTED], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
+            or _has_run(instance, job, UNFINISHED, {TAG_DATASET: name})
+        ):
+            continue
         requests.append(
             dg.RunRequest(
                 job_name=evaluation_datasets_job.name,
                 partition_key=name,
                 run_key=f"{name}:{json.dumps(json.loads(fingerprint), sort_keys=True, separators=(',', ':'))}",
-                tags={"feedback_pipeline/dataset": name},
+                tags={TAG_DATASET: name, TAG_FINGERPRINT: digest},
             )
         )
     return names, requests[:MAX_RUNS_PER_TICK]
@@ -66,21 +119,66 @@ def _requests(lake: Lake, instance: dg.DagsterInstance) -> tuple[list[str], list
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The dataset builds whose inputs changed since they were last built; adds the missing partitions."""
-    names, requests = _requests(lake, instance)
+    names, requests = _requests(lake, instance, requested_runs_count=False)
     missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if missing:
         instance.add_dynamic_partitions(PARTITIONS, missing)
     return requests
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
-    """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
-    names, requests = _requests(lake.lake(), context.instance)
-    missing = [n for n in names if not context.instance.has_dynamic_partition(PARTITIONS, n)]
+def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    names, requests = _requests(lake, instance, requested_runs_count=True)
+    missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if not requests and not missing:
-        return dg.SkipReason("every dataset is built from the current inputs")
+        return dg.SkipReason("every dataset is built from the current inputs, or a build of them was attempted or is under way")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[dataset_assets.evaluation_datasets_partitions.build_add_request(missing)] if missing else [],
     )
+
+
+@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
+    """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
+    return _sensor_result(lake.lake(), context.instance)
+
+
+def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | None:
+    """The storage id of the newest materialization of an input asset after `after`, or None."""
+    newest = [
+        records[0].storage_id
+        for key in INPUT_ASSETS
+        if (records := instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1, ascending=False
+        ).records)
+    ]
+    return max(newest, default=None)
+
+
+@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=FOLLOW_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING)
+def evaluation_datasets_on_inputs_sensor(
+    context: dg.SensorEvaluationContext, lake: LakeResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Right after assessments, session items, label schemas or sessions materialize (before the run's
+    checks finish): the builds `evaluation_datasets_sensor` would request up to a minute later. The
+    cursor is the event-log storage id of the last materialization acted on."""
+    after = int(context.cursor or 0)
+    newest = _newest_materialization(context.instance, after)
+    if newest is None:
+        return dg.SkipReason("no input asset materialized since the last tick")
+    context.update_cursor(str(newest))
+    return _sensor_result(lake.lake(), context.instance)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[evaluation_datasets_job],
+    request_job=evaluation_datasets_job,
+    minimum_interval_seconds=FOLLOW_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def evaluation_datasets_after_build_sensor(
+    context: dg.RunStatusSensorContext, lake: LakeResource
+) -> dg.SensorResult | dg.SkipReason:
+    """A build holds the next build of its dataset back (one at a time); its success lets it go."""
+    return _sensor_result(lake.lake(), context.instance)

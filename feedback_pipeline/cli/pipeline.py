@@ -6,10 +6,14 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from feedback_pipeline.home import FeedbackHome
+
+if TYPE_CHECKING:
+    import dagster
 
 STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments", "sensors.datasets")
 MAX_ROUNDS = 10_000
@@ -23,11 +27,18 @@ class RunReport:
     failures: list[str] = field(default_factory=list)
 
 
-def _instance(home: FeedbackHome):
+_INSTANCES: dict[str, Any] = {}
+
+
+def instance_for(home: FeedbackHome) -> dagster.DagsterInstance:
+    """The persistent Dagster instance under `home` (its DAGSTER_HOME), opened once per process:
+    opening one checks the storage's migrations, which costs more than a small run."""
     import dagster as dg
 
     os.environ.setdefault("DAGSTER_HOME", home.ensure_dagster_home())
-    return dg.DagsterInstance.get()
+    if home.dagster_home not in _INSTANCES:
+        _INSTANCES[home.dagster_home] = dg.DagsterInstance.from_config(home.ensure_dagster_home())
+    return _INSTANCES[home.dagster_home]
 
 
 def _summary(result) -> str:
@@ -49,7 +60,7 @@ def run_pending(
     """Execute every stage's pending runs, in order, on the persistent Dagster instance."""
     from feedback_pipeline.definitions import defs
 
-    instance = _instance(home)
+    instance = instance_for(home)
     lake, landing = home.lake(), home.landing()
     report = RunReport()
     for stage_name in stages:
