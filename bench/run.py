@@ -337,7 +337,7 @@ def main() -> None:
             compared += ["", "Review App (bench/review_app.py, 20 concurrent reviewers; target: item page p95 < 100 ms, submit p95 < 50 ms):", ""]
             compared += script_lines("review_app.py")
         if not args.no_latency:
-            compared += ["", *script_lines("latency.py")]
+            compared += ["", *script_lines("latency.py", "--samples", "3")]
         if args.scale == "large":
             compared += ["", "Whole flow in one process (bench/end_to_end.py; target: 1M traces in < 300 s, < 4 GB):", ""]
             flow = work / "end_to_end"
