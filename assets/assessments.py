@@ -82,12 +82,7 @@ def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake
 
     store = lake.lake()
     schemas = core.latest_schemas(store.read("label_schemas") if store.exists("label_schemas") else pl.DataFrame())
-    scope = tagged_scope(context.run.tags)
-    if scope is not None:
-        rows = core.assessments_touched(store, scope)
-    else:
-        rows = store.read(core.ASSESSMENTS, schema=core.ASSESSMENT_SCHEMA)
-    outcome = check_assessments(rows, schemas)
+    outcome = check_assessments(core.assessments_touched(store, tagged_scope(context.run.tags)), schemas)
     return dg.AssetCheckResult(
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.WARN,

@@ -791,8 +791,11 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     return result, _delete_ids(lake, ASSESSMENTS, "assessment_id", gone)
 
 
-def assessments_touched(lake: Lake, scope: Scope) -> pl.DataFrame:
-    """The current assessments whose latest submission came from the landing files in scope: what a run changed."""
+def assessments_touched(lake: Lake, scope: Scope | None) -> pl.DataFrame:
+    """The current assessments whose latest submission came from the landing files in scope: what a run
+    changed. Without a scope (a check run outside a sensor run), every current assessment."""
+    if scope is None:
+        return _read(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     submitted = lake.scan(SUBMISSIONS)
     current = lake.scan(ASSESSMENTS)
     if submitted is None or current is None:
@@ -971,7 +974,7 @@ def batches(
     cut: list[Batch] = []
     previous, first_index, run_bytes = after_key, 0, 0
     for index, key in enumerate(keys):
-        run_bytes += sizes[index] if sizes else 0
+        run_bytes += sizes[index] if sizes is not None else 0
         last_of_run = (
             index + 1 == len(keys)
             or index + 1 - first_index >= max_files

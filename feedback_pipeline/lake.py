@@ -242,4 +242,3 @@ def _within(column: str, values: str | list[str]) -> str:
     if not values:
         raise ValueError(f"merge within {column!r}: expected at least one value, got an empty list")
     return f"t.`{column}` IN ({', '.join(_sql_text(v) for v in values)})"
-

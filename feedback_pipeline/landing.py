@@ -127,6 +127,8 @@ class LandingZone:
 
     def sizes(self, keys: list[str]) -> list[int]:
         """The size in bytes of each landing file, in the order of `keys`."""
+        if self.is_local:
+            return [os.path.getsize(self.path(key)) for key in keys]
         return [int(size) for size in self.fs.sizes([self.path(key) for key in keys])] if keys else []
 
     def read_lines(self, keys: list[str]) -> pl.DataFrame:

@@ -1,7 +1,7 @@
 """The submissions sensor: new files in the `submissions` landing area -> runs of `assessments_job`.
 
 The cursor is the last landing key requested (it starts at the last file a completed run recorded); each
-tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files (and 64 MB) of one day,
+tick lists at most FILES_PER_TICK keys, cut into runs of at most FILES_PER_RUN files (and MAX_RUN_BYTES) of one day,
 each keyed by its key range, so a backlog of a million files drains a bounded slice per tick.
 A tick that finds nothing new lists only the folders from the cursor's hour on, so it runs every
 INTERVAL_SECONDS: a reviewer's answer starts its run within seconds (its dataset build follows

@@ -68,6 +68,16 @@ def run(world, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     )
 
 
+def run_suite_check(world, instance) -> dg.ExecuteInProcessResult:
+    """Execute only the label-schema suite check, as from the UI (no sensor run tags)."""
+    return dg.materialize(
+        [assessments, assessments_match_label_schemas],
+        selection=dg.AssetSelection.checks(assessments_match_label_schemas),
+        resources=resources(world),
+        instance=instance,
+    )
+
+
 def test_sensor_cuts_a_backlog_into_bounded_batches_and_advances_its_cursor(world, instance, monkeypatch):
     monkeypatch.setattr(sensor_module, "FILES_PER_TICK", 5)
     monkeypatch.setattr(sensor_module, "FILES_PER_RUN", 2)
@@ -149,12 +159,7 @@ def test_the_label_schema_suite_flags_assessments_a_schema_change_made_invalid(w
     assert run(world, instance, request).success
     narrowed = [("summary_quality", "feedback", "categorical", {"options": ["Good", "Bad"]})]
     world.lake.merge("label_schemas", label_schema_rows(narrowed, version=2), on=["name", "version"])
-    result = dg.materialize(
-        [assessments, assessments_match_label_schemas],
-        selection=dg.AssetSelection.checks(assessments_match_label_schemas),
-        resources=resources(world),
-        instance=instance,
-    )
+    result = run_suite_check(world, instance)
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     [failure] = evaluation.metadata["failures"].value
@@ -215,11 +220,6 @@ def test_a_sensor_runs_suite_checks_the_assessments_that_run_changed(world, inst
         if c.check_name == "assessments_match_label_schemas"
     ]
     assert evaluation.passed and evaluation.metadata["rows_evaluated"].value == 2, "the new row, once per suite"
-    whole = dg.materialize(
-        [assessments, assessments_match_label_schemas],
-        selection=dg.AssetSelection.checks(assessments_match_label_schemas),
-        resources=resources(world),
-        instance=instance,
-    )
+    whole = run_suite_check(world, instance)
     [evaluation] = whole.get_asset_check_evaluations()
     assert evaluation.metadata["rows_evaluated"].value == 8, "outside a sensor run: all four rows, once per suite"
