@@ -32,9 +32,10 @@ import polars as pl
 
 from feedback_pipeline.input_types import DISCRETE_TYPES, INPUT_TYPES, input_from_parameters
 from feedback_pipeline.json_values import value_facts
+from feedback_pipeline.schemas import current_schemas
+from feedback_pipeline.utc import UTC_TIME
 
 TABLE_PREFIX = "evaluation_datasets"
-UTC_TIME = pl.Datetime("us", "UTC")
 TABLE_SCHEMA: dict[str, pl.DataType] = {
     "dataset_record_id": pl.String(),
     "inputs": pl.String(),
@@ -207,18 +208,10 @@ def _merge_tags(traces: pl.DataFrame) -> pl.DataFrame:
     return ids.join(merged, on="dataset_record_id", how="left").with_columns(pl.col("tags").fill_null("{}"))
 
 
-def current_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
-    """The latest live version of each expectation label schema: name, input_type, input (JSON)."""
-    if label_schemas.height == 0 or "name" not in label_schemas.columns:
-        return pl.DataFrame(schema={"name": pl.String, "input_type": pl.String, "input": pl.String})
-    frame = label_schemas
-    if "version" in frame.columns:
-        frame = frame.sort("version").group_by("name", maintain_order=True).last()
-    if "deleted" in frame.columns:
-        frame = frame.filter(~pl.col("deleted").fill_null(False))
-    if "type" in frame.columns:
-        frame = frame.filter(pl.col("type") == "expectation")
-    return frame.select("name", "input_type", pl.col("input").cast(pl.String) if "input" in frame.columns else pl.lit(None, pl.String).alias("input"))
+def expectation_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
+    """The current expectation label schemas (`schemas.current_schemas`): name, input_type, input (JSON)."""
+    current = current_schemas(label_schemas)
+    return current.filter(pl.col("type") == "expectation").select("name", "input_type", pl.col("input").cast(pl.String))
 
 
 def _resolve(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -287,7 +280,7 @@ def build_dataset(
         .sort("request_time", "trace_id", nulls_last=False)
         .with_row_index("_order")
     )
-    schemas = current_schemas(label_schemas)
+    schemas = expectation_schemas(label_schemas)
 
     values = assessments.filter(
         (pl.col("kind") == "expectation")
@@ -389,7 +382,7 @@ def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResu
     from feedback_pipeline.suites import great_expectations, validate_frame
 
     gx = great_expectations()
-    checks = _value_checks(build.expectation_values, current_schemas(label_schemas))
+    checks = _value_checks(build.expectation_values, expectation_schemas(label_schemas))
     failures: list[str] = []
     statistics: dict[str, Any] = {"records": build.records.height, "expectation_values": build.expectation_values.height}
 

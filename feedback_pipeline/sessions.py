@@ -31,12 +31,12 @@ from feedback_pipeline import definition_events, schemas
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
+from feedback_pipeline.utc import UTC_TIME
 
 TABLE = "labeling_sessions"
 ITEMS_TABLE = "session_items"
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_REVIEW_APP_URL = "http://127.0.0.1:8000"
-UTC_TIME = definition_events.UTC_TIME
 
 TABLE_SCHEMA = pl.Schema(
     {

@@ -151,6 +151,14 @@ def test_invalid_answers_get_clear_messages_and_nothing_lands(home):
     assert submissions(home) == []
 
 
+def test_a_comment_longer_than_a_rationale_may_be_is_refused_at_the_form(home):
+    alice = sign_in(home, "alice@example.com")
+    response = post_item(alice, "it-0001", {**FULL_ANSWER, "comment:quality": "c" * 10_001})
+    assert response.status_code == 422
+    assert "the comment has 10001 characters: at most 10000 are allowed" in response.text
+    assert submissions(home) == []
+
+
 def test_forms_need_the_csrf_token(home):
     alice = sign_in(home, "alice@example.com")
     for token in ("", "0" * 64):
@@ -367,6 +375,8 @@ def test_expectations_api_and_client_request_id(home):
         ({"trace_id": "t", "name": "", "value": 1, "user_id": "u"}, "name"),
         ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "colour": "red"}, "colour"),
         ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "submission_id": "bad"}, "submission_id"),
+        ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u" * 257}, "user_id"),
+        ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "comment": "c" * 10_001}, "comment"),
     ],
 )
 def test_feedback_api_names_the_bad_field(home, body, field):
