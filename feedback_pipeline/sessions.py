@@ -84,58 +84,25 @@ ITEMS_SCHEMA = pl.Schema(
 
 # ---------------------------------------------------------------- cron (five fields, UTC)
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 
+def check_cron(expression: object) -> str:
+    """A five-field cron expression (read in UTC) that croniter accepts; ValueError naming it otherwise."""
+    from croniter import CroniterError, croniter
 
-def _cron_values(part: str, name: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for piece in part.split(","):
-        body, _, step_text = piece.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-        if step_text and step is None:
-            raise ValueError(f"cron {name} {piece!r}: expected a positive step after '/'")
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            if not (first.isdigit() and last.isdigit()):
-                raise ValueError(f"cron {name} {piece!r}: expected a range such as 1-5")
-            start, end = int(first), int(last)
-        elif body.isdigit():
-            start = end = int(body)
-            if step:
-                end = high
-        else:
-            raise ValueError(f"cron {name} {piece!r}: expected *, a number, a range or a list")
-        if not (low <= start <= end <= high):
-            raise ValueError(f"cron {name} {piece!r}: expected values from {low} to {high}")
-        values.update(range(start, end + 1, step or 1))
-    return values
-
-
-def parse_cron(expression: str) -> list[set[int]]:
-    """The allowed values of each of the five cron fields; ValueError for anything else."""
-    parts = expression.split() if isinstance(expression, str) else []
-    if len(parts) != 5:
+    if not isinstance(expression, str) or len(expression.split()) != 5:
         raise ValueError(f"refresh_cron is {expression!r}: expected five fields such as '0 * * * *'")
-    fields = [_cron_values(part, *spec) for part, spec in zip(parts, _CRON_FIELDS, strict=True)]
-    if 7 in fields[4]:
-        fields[4] = (fields[4] - {7}) | {0}
-    return fields
+    try:
+        croniter.expand(expression)
+    except CroniterError as exc:
+        raise ValueError(f"refresh_cron is {expression!r}: {exc} (expected five fields such as '0 * * * *')") from None
+    return expression
 
 
 def cron_matches(expression: str, when: datetime) -> bool:
     """True when a cron expression (read in UTC) fires at the minute of `when`."""
-    minute, hour, day, month, weekday = parse_cron(expression)
-    parts = expression.split()
-    when = when.astimezone(UTC)
-    day_ok = when.day in day
-    weekday_ok = (when.isoweekday() % 7) in weekday
-    if parts[2] != "*" and parts[4] != "*":
-        calendar_ok = day_ok or weekday_ok
-    else:
-        calendar_ok = day_ok and weekday_ok
-    return when.minute in minute and when.hour in hour and when.month in month and calendar_ok
+    from croniter import croniter
+
+    return croniter.match(check_cron(expression), when.astimezone(UTC).replace(second=0, microsecond=0))
 
 
 # ---------------------------------------------------------------- trace filters
@@ -532,7 +499,7 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
         raise ValueError(f"reviews_per_item is {rpi!r}: expected a whole number >= 1")
     if session.dataset is not None and (not isinstance(session.dataset, str) or not session.dataset.strip()):
         raise ValueError(f"dataset is {session.dataset!r}: expected a dataset name or None")
-    parse_cron(session.refresh_cron)
+    check_cron(session.refresh_cron)
     return replace(
         session,
         label_schemas=list(dict.fromkeys(names)),
