@@ -143,6 +143,9 @@ def test_yaml_session_errors_name_the_line(home, tmp_path):
     path.write_text("labeling_sessions:\n  - name: s\n    trace_filter:\n      tags: {env: prod}\n      sample: {n: -1}\n")
     with pytest.raises(ValueError, match=rf"^{path}:5: trace_filter.sample.n is -1"):
         apply_labeling_file(path, home=home)
+    path.write_text("labeling_sessions:\n  - name: s\n    trace_filter:\n      tags: {env: prod}\n      colour: red\n")
+    with pytest.raises(ValueError, match=rf"^{path}:5: trace_filter keys \['colour'\]"):
+        apply_labeling_file(path, home=home)
     assert landed(home) == []
 
 
