@@ -31,6 +31,7 @@ from feedback_pipeline import datasets
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
+from sensors.partitions import add_partitions
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
@@ -120,9 +121,7 @@ def _requests(
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The dataset builds whose inputs changed since they were last built; adds the missing partitions."""
     names, requests = _requests(lake, instance, requested_runs_count=False)
-    missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
-    if missing:
-        instance.add_dynamic_partitions(PARTITIONS, missing)
+    add_partitions(instance, PARTITIONS, names)
     return requests
 
 

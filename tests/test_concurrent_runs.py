@@ -20,9 +20,9 @@ from feedback_pipeline.schemas import InputCategorical, InputText, create_label_
 from feedback_pipeline.sessions import create_labeling_session
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = 20_000
-SESSION_ITEMS = 500
-SUBMISSIONS = 4_000
+TRACES = 10_000
+SESSION_ITEMS = 300
+SUBMISSIONS = 2_000
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -78,9 +78,10 @@ def tables(root: Path) -> dict[str, object]:
         "traces": (traces.height, traces["trace_id"].n_unique()),
         "session_items": (items.height, items.select("session_id", "item_id").n_unique()),
         "submissions": lake.read("submissions", columns=["submission_id"]).height,
+        "trace_rejections": lake.version("trace_rejections") is not None and lake.read("trace_rejections").height,
         "assessments": current.rows(),
         "history": lake.read("assessment_history", columns=["submission_id"]).height,
-        "rejections": lake.read("rejections", columns=["submission_id"]).height,
+        "rejections": lake.read("rejections", schema={"submission_id": pl.String}).height,
         "dataset_records": lake.read(f"evaluation_datasets/{DATASET}", columns=["dataset_record_id"]).height,
     }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,12 +34,16 @@ _INSTANCES: dict[str, Any] = {}
 
 def instance_for(home: FeedbackHome) -> dagster.DagsterInstance:
     """The persistent Dagster instance under `home` (its DAGSTER_HOME), opened once per process:
-    opening one checks the storage's migrations, which costs more than a small run."""
+    opening one checks the storage's migrations, which costs more than a small run. Processes
+    opening it at once take turns (a lock file in DAGSTER_HOME), so two first runs on a new home
+    do not both create its storage."""
     import dagster as dg
 
     os.environ.setdefault("DAGSTER_HOME", home.ensure_dagster_home())
     if home.dagster_home not in _INSTANCES:
-        _INSTANCES[home.dagster_home] = dg.DagsterInstance.from_config(home.ensure_dagster_home())
+        with open(Path(home.ensure_dagster_home()) / ".open.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _INSTANCES[home.dagster_home] = dg.DagsterInstance.from_config(home.dagster_home)
     return _INSTANCES[home.dagster_home]
 
 
