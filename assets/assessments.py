@@ -98,10 +98,15 @@ def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake
     )
 
 
-@dg.asset_check(asset=assessments, blocking=True,
-                description="Every recorded submission is in exactly one of assessment_history and rejections.")
-def every_submission_accounted_for(lake: LakeResource) -> dg.AssetCheckResult:
-    counts = core.accounting(lake.lake())
+@dg.asset_check(
+    asset=assessments,
+    blocking=True,
+    description="Every recorded submission the run collected (all of them outside a sensor or `feedback-pipeline run` "
+    "run) is in exactly one of assessment_history and rejections. Blocking: a failure stops the dataset builds "
+    "that depend on it. If it fails, re-run the run's dates (backfill) and read `in_both` / `in_neither`.",
+)
+def every_submission_accounted_for(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    counts = core.accounting(lake.lake(), tagged_scope(context.run.tags))
     return dg.AssetCheckResult(passed=counts["in_both"] == 0 and counts["in_neither"] == 0, metadata=counts)
 
 

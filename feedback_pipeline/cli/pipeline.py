@@ -6,6 +6,7 @@ import fcntl
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,9 +99,14 @@ def failure_cause(result: Any, verbose: bool = False) -> str:
         return error.to_string()
     while error.cause is not None:
         error = error.cause
-    message = (error.message or "").strip().splitlines()
-    text = message[0] if message else error.cls_name
-    return text if text.startswith(f"{error.cls_name}:") or error.cls_name in ("DagsterError", "Failure") else f"{error.cls_name}: {text}"
+    return _one_line(error.cls_name, error.message or "")
+
+
+def _one_line(kind: str, message: str) -> str:
+    """`Kind: first line of the message`, without repeating a kind the message already names."""
+    lines = message.strip().splitlines()
+    text = lines[0] if lines else kind
+    return text if text.startswith(f"{kind}:") or kind in ("Failure", "DagsterError") else f"{kind}: {text}"
 
 
 def _stage_name(module: str) -> str:
@@ -164,7 +170,14 @@ def run_pending(
         stage, name = importlib.import_module(stage_module), _stage_name(stage_module)
         counts, failed = StageCounts(), False
         for _ in range(MAX_ROUNDS):
-            requests = stage.pending_run_requests(lake, landing, instance)
+            try:
+                requests = stage.pending_run_requests(lake, landing, instance)
+            except Exception as exc:  # noqa: BLE001 - any error here is this stage's failure, told in one line
+                failed = True
+                cause = traceback.format_exc() if verbose else _one_line(type(exc).__name__, str(exc))
+                report.failures.append(f"{name}: finding what is pending: {cause}")
+                echo(f"{name}: FAILED finding what is pending: {cause}", err=True)
+                break
             if not requests:
                 break
             with click.progressbar(requests, label=name, file=sys.stderr, hidden=len(requests) < 2) as bar:
