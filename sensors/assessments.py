@@ -39,7 +39,8 @@ def run_request(batch: Batch) -> dg.RunRequest:
     job_name=JOB_NAME,
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests assessments_job runs for new files in the submissions landing area.",
+    description="Requests assessments_job runs for new files in the submissions landing area (files after a trace "
+    "file still waiting to be ingested wait for it). If a tick fails, the landing zone or the lake is unreadable.",
 )
 def submissions_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource

@@ -53,6 +53,7 @@ evaluation_datasets_job = dg.define_asset_job(
     "evaluation_datasets_job",
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
+    description="Build one dataset's next version behind its publish gate. A failed gate keeps the current version.",
 )
 INPUT_ASSETS = [dg.AssetKey(name) for name in ("assessments", "session_items", "label_schemas", "labeling_sessions")]
 FOLLOW_SECONDS = 5
@@ -156,7 +157,13 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     )
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: a partition per dataset the sessions name, and a build when its inputs changed. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
     return _sensor_result(lake.lake(), context.instance)
@@ -174,7 +181,13 @@ def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | N
     return max(newest, default=None)
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=FOLLOW_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=FOLLOW_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Right after an input of the datasets materializes: the builds its change calls for. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_on_inputs_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -195,6 +208,8 @@ def evaluation_datasets_on_inputs_sensor(
     request_job=evaluation_datasets_job,
     minimum_interval_seconds=FOLLOW_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a dataset build succeeds: the next build, when its inputs moved during the last one. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
 )
 def evaluation_datasets_after_build_sensor(
     context: dg.RunStatusSensorContext, lake: LakeResource

@@ -33,9 +33,12 @@ def _session_runs(session_ids: list[str], suffix: str) -> list[dg.RunRequest]:
     jobs=[labeling_definitions_job, session_items_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New label-schema or session events: refresh the definition tables and snapshot the sessions. "
+    "If a tick fails, a definition file is unreadable: the error names it.",
 )
 def labeling_definitions_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
-    """New schema or session events: refresh the definition tables, add session partitions, snapshot sessions."""
+    """New schema or session events: refresh the definition tables, add session partitions, snapshot sessions.
+    If a tick fails, a definition file is unreadable: the error names it."""
     keys = landing.landing().list(definition_events.AREA, after=context.cursor or None, limit=BATCH)
     if not keys:
         return dg.SkipReason("no new definition files")
@@ -60,6 +63,8 @@ def labeling_definitions_sensor(context: dg.SensorEvaluationContext, landing: La
     job=session_items_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     execution_timezone="UTC",
+    description="Each minute: refresh the sessions with a trace_filter whose refresh_cron is due. If a tick "
+    "fails, a definition file is unreadable or a refresh_cron is invalid: the error names it.",
 )
 def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: LandingResource) -> list[dg.RunRequest] | dg.SkipReason:
     """Each minute, refresh the sessions with a trace_filter whose refresh_cron (UTC, hourly by default) is due."""

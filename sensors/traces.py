@@ -15,7 +15,12 @@ from feedback_pipeline.landing import LandingZone, processed_high_water
 FILES_PER_RUN = 50
 FILES_PER_TICK = 1_000
 
-ingest_traces = dg.define_asset_job("ingest_traces", selection=[traces], partitions_def=TRACE_DAYS)
+ingest_traces = dg.define_asset_job(
+    "ingest_traces",
+    selection=[traces],
+    partitions_def=TRACE_DAYS,
+    description="Parse a batch of trace files from the landing zone into `traces`. A failed run is safe to re-run.",
+)
 
 
 def _clamp(day: str) -> str:
@@ -51,7 +56,8 @@ def trace_run_requests(keys: list[str]) -> list[dg.RunRequest]:
     job=ingest_traces,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New MLflow trace files in the landing zone: at most 1,000 files per tick, 50 per run.",
+    description="New MLflow trace files in the landing zone: at most 1,000 files per tick, 50 per run. If a tick "
+    "fails, the landing zone is unreadable (check FEEDBACK_LANDING_URI and its credentials).",
 )
 def trace_files_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
     keys = landing.landing().list("traces", after=context.cursor or None, limit=FILES_PER_TICK)
