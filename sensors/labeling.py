@@ -12,7 +12,7 @@ from assets.labeling import (
     session_items_job,
 )
 from assets.resources import LandingResource
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, pending, sessions
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from sensors.partitions import add_partitions
@@ -79,26 +79,11 @@ def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: Lan
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """Runs that bring the labeling tables up to date with the definition events and the traces table.
-
-    Nothing is pending before the first schema or session event (the built-in schemas are
-    published with the first definition)."""
-    events = definition_events.read_events(landing)
-    last_key = events["landing_key"].max() if events.height else "none"
+    """Runs that bring the labeling tables up to date with the definition events and the traces
+    table (`pending.labeling_work`); adds the partitions of the sessions due."""
+    work = pending.labeling_work(lake, landing)
     runs: list[dg.RunRequest] = []
-    unpublished = events.height > 0 and (
-        lake.unseen(schemas.TABLE, schemas.fold_label_schemas(events), on=["name", "version"], change_column="content_hash").height
-        or lake.unseen(
-            sessions.TABLE, sessions.fold_labeling_sessions(events), on=["labeling_session_id"], change_column="content_hash"
-        ).height
-    )
-    if unpublished:
-        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))
-    traces = lake.scan("traces")
-    due = []
-    for sid in sessions.live_sessions(sessions.fold_labeling_sessions(events))["labeling_session_id"].to_list():
-        snapshot = sessions.refresh_session(sid, events, traces, sessions.existing_items(lake, sid))
-        if snapshot is not None and snapshot.items.height:
-            due.append(sid)
-    add_partitions(instance, PARTITIONS, due)
-    return runs + _session_runs(due, f"{last_key}:{lake.version('traces')}")
+    if work.definitions_stale:
+        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{work.last_key}"))
+    add_partitions(instance, PARTITIONS, work.sessions_due)
+    return runs + _session_runs(work.sessions_due, f"{work.last_key}:{lake.version('traces')}")

@@ -238,6 +238,11 @@ def print_tables(home: FeedbackHome, echo=click.echo) -> None:
 def run(verbose: bool) -> None:
     """Process everything pending once (the work the sensors would trigger), then exit."""
     home = FeedbackHome.from_env()
+    from feedback_pipeline.pending import anything_pending
+
+    if not anything_pending(home.lake(), home.landing(), home.root):
+        click.echo("nothing pending")
+        return
     report = run_pending(home, log_level="DEBUG" if verbose else "CRITICAL", verbose=verbose)
     if report.failures:
         more = "" if verbose else " (`feedback-pipeline run --verbose` or the run in the Dagster UI shows the traceback)"
