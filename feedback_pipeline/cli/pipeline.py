@@ -49,7 +49,9 @@ def instance_for(home: FeedbackHome) -> dagster.DagsterInstance:
     return _INSTANCES[home.dagster_home]
 
 
-SHOWN_COUNTS = ("received", "ingested", "accepted", "rejected", "duplicates", "items_added", "record_count")
+SHOWN_COUNTS = (
+    "received", "ingested", "accepted", "rejected", "duplicates", "rows", "items", "items_added", "record_count"
+)
 REJECTIONS_COMMAND = {"traces": "feedback-pipeline traces rejections", "assessments": "feedback-pipeline assessments rejections"}
 
 
