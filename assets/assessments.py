@@ -9,6 +9,7 @@ re-collects those days' landing files and re-derives their assessments from `sub
 import dagster as dg
 import polars as pl
 
+from assets.metadata import records_table
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline.submission_collection import collect_submissions
@@ -78,7 +79,8 @@ def assessments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
 @dg.asset_check(
     asset=assessments,
     description="Great Expectations suites derived from the label schemas, on the assessments the run changed "
-    "(on the whole table when executed outside a sensor run).",
+    "(on the whole table when executed outside a sensor run). Warns only: a failure means stored answers no "
+    "longer fit a changed schema; backfill their dates to re-validate them.",
 )
 def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     from feedback_pipeline.suites import check_assessments
@@ -93,15 +95,20 @@ def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake
             "rows_evaluated": outcome.evaluated,
             "expectations": len(outcome.results),
             "failed_expectations": len(outcome.failures),
-            "failures": dg.MetadataValue.json(outcome.failures[:20]),
+            "failures": records_table(outcome.failures[:20]),
         },
     )
 
 
-@dg.asset_check(asset=assessments, blocking=True,
-                description="Every recorded submission is in exactly one of assessment_history and rejections.")
-def every_submission_accounted_for(lake: LakeResource) -> dg.AssetCheckResult:
-    counts = core.accounting(lake.lake())
+@dg.asset_check(
+    asset=assessments,
+    blocking=True,
+    description="Every recorded submission the run collected (all of them outside a sensor or `feedback-pipeline run` "
+    "run) is in exactly one of assessment_history and rejections. Blocking: a failure stops the dataset builds "
+    "that depend on it. If it fails, re-run the run's dates (backfill) and read `in_both` / `in_neither`.",
+)
+def every_submission_accounted_for(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    counts = core.accounting(lake.lake(), tagged_scope(context.run.tags))
     return dg.AssetCheckResult(passed=counts["in_both"] == 0 and counts["in_neither"] == 0, metadata=counts)
 
 

@@ -222,10 +222,11 @@ def assessments_touched(lake: Lake, scope: Scope | None) -> pl.DataFrame:
     return current.filter(pl.col("last_submission_id").is_in(ids.implode())).collect()
 
 
-def accounting(lake: Lake) -> dict[str, int]:
-    """How the recorded submissions are accounted for: each must be in exactly one of
+def accounting(lake: Lake, scope: Scope | None = None) -> dict[str, int]:
+    """How the recorded submissions (those in `scope`, when given: what one run owns, so a run
+    writing beside it does not count) are accounted for: each must be in exactly one of
     `assessment_history` (accepted) and `rejections`."""
-    ids = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA).select("submission_id")
+    ids = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, where=None if scope is None else scope.filter()).select("submission_id")
     accepted = read_table(lake, HISTORY, HISTORY_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("accepted"))
     rejected = read_table(lake, REJECTIONS, REJECTION_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("rejected"))
     joined = ids.join(accepted, on="submission_id", how="left").join(rejected, on="submission_id", how="left")

@@ -15,7 +15,30 @@ from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 
 DEFAULT_HOME = ".feedback"
-DAGSTER_YAML = """\
+MANAGED_MARK = "# Managed by feedback-pipeline: rewritten when it changes. Delete this line to keep your own edits."
+DAGSTER_YAML = f"""\
+{MANAGED_MARK}
+telemetry:
+  enabled: false
+# The daemon looks at the run queue every second (Dagster's default: 5), so a run a sensor
+# requests starts at once: a new submission reaches its dataset through two runs.
+run_queue:
+  dequeue_interval_seconds: 1
+# One step at a time per pool (the assessments assets share `feedback_assessments`): runs of
+# this instance (sensors, backfills, `feedback-pipeline run`) take turns folding assessments.
+# Writers on other instances are kept right by the lake (Delta commits retried on conflict).
+concurrency:
+  pools:
+    default_limit: 1
+# The daemon marks failed the runs whose worker stopped answering and frees the pool slots of
+# finished runs; runs left STARTED by a dead process on this host are failed by `sensors.run_health`.
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
+"""
+# What earlier releases wrote (and said "edit freely" about): replaced only while unedited.
+_EARLIER_DAGSTER_YAML = """\
 # Written by feedback-pipeline when DAGSTER_HOME is first created; edit freely.
 telemetry:
   enabled: false
@@ -78,10 +101,17 @@ class FeedbackHome:
 
     def ensure_dagster_home(self) -> str:
         """Create `DAGSTER_HOME` and its dagster.yaml (DAGSTER_YAML: telemetry off, a run queue checked
-        every second) so runs, cursors and partitions persist; an existing dagster.yaml is left alone."""
+        every second, pool limits, run monitoring) so runs, cursors and partitions persist. A
+        dagster.yaml that carries MANAGED_MARK (or is an earlier release's, unedited) is brought up
+        to date; any other is the user's and left alone."""
         path = Path(self.dagster_home)
         path.mkdir(parents=True, exist_ok=True)
         config = path / "dagster.yaml"
-        if not config.exists():
-            config.write_text(DAGSTER_YAML)
+        current = config.read_text() if config.exists() else None
+        if current != DAGSTER_YAML and (
+            current is None or current == _EARLIER_DAGSTER_YAML or current.startswith(MANAGED_MARK)
+        ):
+            staged = path / f".dagster.yaml.{os.getpid()}"
+            staged.write_text(DAGSTER_YAML)
+            staged.replace(config)
         return str(path)

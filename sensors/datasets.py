@@ -4,14 +4,16 @@ The durable state is in the lake and the instance, not in a cursor: a dataset is
 fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
 Delta commit nor its last materialization. The run_key is that fingerprint, and the sensors also
 skip a fingerprint that a run (tag `feedback_pipeline/source_fingerprint`) already built, failed
-to build (its publish gate would fail again: `feedback-pipeline run` retries and reports it) or is
+to build (its publish gate would fail again: `feedback-pipeline run` retries it, and reports a repeated
+failure as a note) or is
 building, so neither a repeated tick nor another sensor requests it twice.
 
 Three sensors ask that question: `evaluation_datasets_on_inputs_sensor` as soon as assessments,
 session items, label schemas or sessions materialize, which brings a new submission into its dataset
 seconds after its assessments are written; `evaluation_datasets_after_build_sensor` when a build
 succeeds, because the sensors start one build of a dataset at a time and inputs that moved during a
-build are built next (a build still unfinished after STALE_AFTER no longer holds the next one back);
+build are built next (a build whose process died is marked failed at once by `sensors.run_health`, and
+a build still unfinished after STALE_AFTER no longer holds the next one back);
 and `evaluation_datasets_sensor` every minute, for every other change (new traces, anything missed
 while the daemon was down). `feedback-pipeline run` builds in-process and looks only at the lake
 and the materializations.
@@ -27,10 +29,12 @@ import dagster as dg
 
 from assets import datasets as dataset_assets
 from assets.resources import LakeResource
-from feedback_pipeline import datasets
+from feedback_pipeline import pending
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
+from sensors.partitions import add_partitions
+from sensors.run_health import TAG_DIED, fail_dead_runs
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
@@ -43,32 +47,27 @@ UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-ATTEMPTED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 STALE_AFTER = timedelta(hours=1)
 
 evaluation_datasets_job = dg.define_asset_job(
     "evaluation_datasets_job",
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
+    description="Build one dataset's next version behind its publish gate. A failed gate keeps the current version.",
 )
 INPUT_ASSETS = [dg.AssetKey(name) for name in ("assessments", "session_items", "label_schemas", "labeling_sessions")]
 FOLLOW_SECONDS = 5
 
 
-def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> set[str]:
-    """Fingerprints the dataset was last built from: its last Delta commit, and its last materialization."""
-    seen: set[str] = set()
-    history = lake.history(datasets.table_name(name), limit=1)
-    if history and history[0].get("source_fingerprint"):
-        seen.add(history[0]["source_fingerprint"])
+def _last_materialized_fingerprint(instance: dg.DagsterInstance, name: str) -> str | None:
+    """The fingerprint the dataset's last materialization was built from (a build that changed
+    nothing makes no Delta version, so the lake alone does not know it)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("evaluation_datasets"), asset_partitions=[name]), limit=1
     ).records
     materialization = records[0].asset_materialization if records else None
     entry = materialization.metadata.get("source_fingerprint") if materialization else None
-    if entry is not None:
-        seen.add(entry.value)
-    return seen
+    return None if entry is None else entry.value
 
 
 def fingerprint_digest(fingerprint: str) -> str:
@@ -86,23 +85,38 @@ def _has_run(
     return bool(instance.get_run_ids(filters=filters, limit=1))
 
 
+def failed_build(instance: dg.DagsterInstance, tags: dict[str, str], other_than: str | None = None) -> str | None:
+    """The id of a run (other than `other_than`) that failed to build the dataset from the inputs these
+    tags name, within STALE_AFTER: its publish gate would fail again. Runs whose process died
+    (`sensors.run_health`) do not count: their inputs were never judged."""
+    filters = dg.RunsFilter(
+        job_name=evaluation_datasets_job.name,
+        tags={TAG_DATASET: tags[TAG_DATASET], TAG_FINGERPRINT: tags[TAG_FINGERPRINT]},
+        statuses=[dg.DagsterRunStatus.FAILURE],
+        created_after=datetime.now(UTC) - STALE_AFTER,
+    )
+    for run in instance.get_runs(filters=filters, limit=20):
+        if run.run_id != other_than and TAG_DIED not in run.tags:
+            return run.run_id
+    return None
+
+
 def _requests(
     lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
 ) -> tuple[list[str], list[dg.RunRequest]]:
     """Datasets (named by live sessions) and the builds they need. With `requested_runs_count` (the
     sensors), a fingerprint a run already attempted or is attempting is not requested again, and a
     dataset whose build is still queued or running waits for it: the build's success re-checks."""
-    names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
-    root = FeedbackHome.from_env().root
+    work = pending.dataset_work(lake, FeedbackHome.from_env().root)
     requests = []
-    for name in names:
-        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root)))
-        if fingerprint in _last_fingerprint(lake, instance, name):
+    for name, fingerprint in work.builds.items():
+        if fingerprint == _last_materialized_fingerprint(instance, name):
             continue
-        digest = fingerprint_digest(fingerprint)
+        tags = {TAG_DATASET: name, TAG_FINGERPRINT: fingerprint_digest(fingerprint)}
         job = evaluation_datasets_job.name
         if requested_runs_count and (
-            _has_run(instance, job, [*UNFINISHED, *ATTEMPTED], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
+            _has_run(instance, job, [*UNFINISHED, dg.DagsterRunStatus.SUCCESS], tags)
+            or failed_build(instance, tags)
             or _has_run(instance, job, UNFINISHED, {TAG_DATASET: name})
         ):
             continue
@@ -111,22 +125,21 @@ def _requests(
                 job_name=evaluation_datasets_job.name,
                 partition_key=name,
                 run_key=f"{name}:{json.dumps(json.loads(fingerprint), sort_keys=True, separators=(',', ':'))}",
-                tags={TAG_DATASET: name, TAG_FINGERPRINT: digest},
+                tags=tags,
             )
         )
-    return names, requests[:MAX_RUNS_PER_TICK]
+    return work.names, requests[:MAX_RUNS_PER_TICK]
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The dataset builds whose inputs changed since they were last built; adds the missing partitions."""
     names, requests = _requests(lake, instance, requested_runs_count=False)
-    missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
-    if missing:
-        instance.add_dynamic_partitions(PARTITIONS, missing)
+    add_partitions(instance, PARTITIONS, names)
     return requests
 
 
 def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    fail_dead_runs(instance, judge_daemon_runs=True)
     names, requests = _requests(lake, instance, requested_runs_count=True)
     missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if not requests and not missing:
@@ -137,7 +150,13 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     )
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: a partition per dataset the sessions name, and a build when its inputs changed. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
     return _sensor_result(lake.lake(), context.instance)
@@ -155,7 +174,13 @@ def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | N
     return max(newest, default=None)
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=FOLLOW_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=FOLLOW_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Right after an input of the datasets materializes: the builds its change calls for. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_on_inputs_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -176,6 +201,8 @@ def evaluation_datasets_on_inputs_sensor(
     request_job=evaluation_datasets_job,
     minimum_interval_seconds=FOLLOW_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a dataset build succeeds: the next build, when its inputs moved during the last one. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
 )
 def evaluation_datasets_after_build_sensor(
     context: dg.RunStatusSensorContext, lake: LakeResource
