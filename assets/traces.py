@@ -45,6 +45,7 @@ def traces(
             "rejected": report.rejected,
             "quarantined_files": report.quarantined,
             "imported_assessments": report.imported_assessments,
+            "revalidation_dates_requested": report.revalidation_dates,
             "delta_version": report.delta_version,
             "rejections_delta_version": report.rejections_delta_version,
             "table_uri": the_lake.table_uri("traces"),

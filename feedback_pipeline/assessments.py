@@ -28,6 +28,7 @@ from feedback_pipeline.assessment_tables import (
     UTC_US,
     read_table,
 )
+from feedback_pipeline import revalidation
 from feedback_pipeline.json_values import duckdb_connection
 from feedback_pipeline.landing import record_processed
 from feedback_pipeline.submission_collection import collect_submissions
@@ -141,6 +142,7 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
     Idempotent: run it again (after a crash, or a label-schema change) and it converges on the same
     tables; a submission that now fails moves from history to rejections, and back.
     """
+    started_at = datetime.now(UTC)
     submissions = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, scope.filter())
     context = load_context(lake, exclude_submission_ids=submissions["submission_id"])
     checked = validate(submissions, context)
@@ -169,6 +171,7 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
         "landing_key", "received", pl.col("accepted").fill_null(0), pl.col("rejected").fill_null(0), "duplicates"
     )
     record_processed(lake, AREA, per_file, run_id)
+    revalidated = 0 if scope.by_keys else revalidation.mark_done(lake, scope.start, scope.end, started_at)
     return {
         "scope": scope.describe(),
         "received": received,
@@ -177,9 +180,10 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
         "duplicates": duplicates,
         "accounted": received == valid_rows.height + invalid_rows.height + duplicates,
         "history_rows_written": history_result.rows_written,
-        "history_rows_withdrawn": withdrawn,
         "rejections_written": rejected_result.rows_written,
-        "rejections_withdrawn": unrejected,
+        "moved_to_rejections": withdrawn,
+        "moved_to_assessments": unrejected,
+        "revalidation_requests_done": revalidated,
         "assessments_written": state_result.rows_written,
         "assessments_removed": removed,
         "delta_version": state_result.version,

@@ -36,6 +36,7 @@ from feedback_pipeline.landing import (
     record_processed,
     slug,
 )
+from feedback_pipeline.revalidation import after_traces_arrived
 from feedback_pipeline.traces import REJECTIONS_SCHEMA, parse_mlflow_traces, request_dates
 
 CHUNK_LINES = 10_000
@@ -311,6 +312,7 @@ class IngestReport:
     rejected: int = 0
     quarantined: int = 0
     imported_assessments: int = 0
+    revalidation_dates: int = 0
     delta_version: int | None = None
     rejections_delta_version: int | None = None
 
@@ -365,6 +367,7 @@ def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str
         "traces", changed, on=["trace_id"], partition_by=["request_date"],
         within={"request_date": dates} if dates else None, commit_metadata=commit,
     )
+    report.revalidation_dates += after_traces_arrived(lake, changed)
     rejected = lake.merge(
         "trace_rejections", pl.concat([parsed.rejections, quarantined]), on=["landing_key", "line_number"],
         change_column="reason", commit_metadata=commit,

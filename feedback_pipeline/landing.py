@@ -56,7 +56,10 @@ class LandingKey:
             raise ValueError(f"landing key {key!r}: expected <area>/<YYYY-MM-DD>/<HH>/<name>.jsonl")
         stem = parts[3][: -len(".jsonl")]
         head, _, label = stem.partition("_")
-        return cls(key=key, area=parts[0], day=parts[1], time_ns=int(head.split("-")[0]), label=label)
+        time_ns = head.split("-")[0]
+        if not time_ns.isdigit():
+            raise ValueError(f"landing key {key!r}: expected the file name to start with the arrival time in ns")
+        return cls(key=key, area=parts[0], day=parts[1], time_ns=int(time_ns), label=label)
 
 
 COMPRESSED_MAGIC = {

@@ -292,7 +292,7 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(pl.col("trace_id").is_null() & pl.col("client_request_id").is_not_null(),
                 pl.format("client_request_id '{}' matches no trace in the traces table", pl.col("client_request_id"))),
         _reason(pl.col("trace_id").is_not_null() & ~pl.col("trace_known") & ~is_delete,
-                pl.format("trace {} is not in the traces table: ingest the trace first, then re-run this date",
+                pl.format("trace {} is not in the traces table: it is validated again when the trace is ingested",
                           pl.col("trace_id"))),
         _reason(~pl.col("source_type").is_in(SOURCE_TYPES),
                 pl.format("source.source_type '{}' is not one of: {}", pl.col("source_type"),

@@ -18,6 +18,7 @@ from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.submission_contract import AREA
 from feedback_pipeline.submission_runs import Batch, batches
+from feedback_pipeline import revalidation
 from feedback_pipeline.submission_watermarks import processed_watermark, ready_keys, underived_dates
 
 FILES_PER_RUN = 2_000
@@ -46,15 +47,16 @@ def submissions_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     store, zone = lake.lake(), landing.landing()
     cursor = context.cursor or processed_watermark(store)
+    again = revalidation_run_requests(store)
     listed = zone.list(AREA, after=cursor, limit=FILES_PER_TICK)
-    if not listed:
+    if not listed and not again:
         return dg.SkipReason(f"no submission files after {cursor or 'the start'}")
     keys = ready_keys(store, zone, listed)
-    if not keys:
+    if not keys and not again:
         return dg.SkipReason(f"{len(listed)} submission file(s) wait for earlier trace files to be ingested")
     return dg.SensorResult(
-        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN, zone.sizes(keys))],
-        cursor=keys[-1],
+        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN, zone.sizes(keys))] + again,
+        cursor=keys[-1] if keys else cursor,
     )
 
 
@@ -65,7 +67,16 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
     keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
     requests = [run_request(batch) for batch in batches(keys, watermark, FILES_PER_RUN, landing.sizes(keys))]
     covered = {request.partition_key for request in requests}
-    for day in underived_dates(lake):
+    for day in sorted(set(underived_dates(lake)) | set(revalidation.pending_dates(lake))):
         if day.isoformat() not in covered:
             requests.append(dg.RunRequest(job_name=JOB_NAME, partition_key=day.isoformat()))
     return requests
+
+
+def revalidation_run_requests(lake: Lake) -> list[dg.RunRequest]:
+    """One date run per submission date a schema change or a late trace asked to validate again,
+    keyed by the date and the latest request, so each request is run once."""
+    return [
+        dg.RunRequest(run_key=f"revalidate:{day.isoformat()}:{stamp}", job_name=JOB_NAME, partition_key=day.isoformat())
+        for day, stamp in revalidation.pending_requests(lake)
+    ]
