@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.metadata import markdown_table
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, revalidation, schemas, sessions
 
 labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sessions")
 
@@ -15,14 +15,19 @@ labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sess
 def label_schemas(lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
     """Every version of every label schema (one row per name and version; deletes are soft).
 
+    A schema that changed asks for the answers it governs to be validated again (`revalidation`).
     If it fails: a definition file in the landing zone is unreadable; the error names it."""
+    store = lake.lake()
     table = schemas.fold_label_schemas(definition_events.read_events(landing.landing()))
-    result = lake.lake().merge(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
+    changed = store.unseen(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
+    result = store.merge(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
+    requested = revalidation.after_schema_change(store, changed["name"].unique().to_list())
     return dg.MaterializeResult(
         metadata={
             "rows": table.height,
             "current_schemas": schemas.current_schemas(table).height,
             "rows_written": result.rows_written,
+            "revalidation_dates_requested": requested,
             "delta_version": result.version,
         }
     )

@@ -35,7 +35,8 @@ def traces(
     report = exports.ingest_trace_files(the_lake, zone, keys, run_id=context.run_id)
     context.log.info(
         f"{report.received} traces received from {len(keys)} files in {report.batches} batches: "
-        f"{report.ingested} parsed, {report.new_or_updated} new or changed, {report.rejected} rejected"
+        f"{report.ingested} parsed, {report.new_or_updated} new or changed, {report.rejected} rejected, "
+        f"{report.quarantined} files quarantined (see trace_rejections, line_number 0)"
     )
     return dg.MaterializeResult(
         metadata={
@@ -45,7 +46,9 @@ def traces(
             "ingested": report.ingested,
             "new_or_updated": report.new_or_updated,
             "rejected": report.rejected,
+            "quarantined_files": report.quarantined,
             "imported_assessments": report.imported_assessments,
+            "revalidation_dates_requested": report.revalidation_dates,
             "delta_version": report.delta_version,
             "rejections_delta_version": report.rejections_delta_version,
             "table_uri": the_lake.table_uri("traces"),

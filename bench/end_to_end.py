@@ -13,6 +13,12 @@ process of its own (so the peak RSS is the pipeline's alone), on a fresh FEEDBAC
   assess   the assessments and datasets stages of `run` (validate, fold, build the dataset)
   load     load_evaluation_dataset("e2e").to_polars()
 Target (issue 7): 1M traces, 10k items, 200k submissions under 5 minutes, peak RSS under 4 GB.
+
+    .venv/bin/python bench/end_to_end.py --scaling 1000000 10000000
+
+runs the flow once per trace count (submissions and session items as given) and prints seconds per
+million traces and peak RSS for each, which should stay flat: time linear in the input, memory
+bounded by the batch sizes rather than the table.
 """
 
 from __future__ import annotations
@@ -145,8 +151,13 @@ def main() -> None:
     parser.add_argument("--session-items", type=int, default=10_000)
     parser.add_argument("--submissions", type=int, default=200_000)
     parser.add_argument("--work", type=Path, help="keep the export and the home here (default: a temporary folder)")
+    parser.add_argument("--scaling", type=int, nargs="+", metavar="TRACES",
+                        help="run once per trace count and print time per million traces and peak RSS for each")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scaling:
+        scaling(args.scaling, args.session_items, args.submissions, args.work)
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     export = work / f"traces-{args.traces}.jsonl"
     if args.child:
@@ -168,12 +179,32 @@ def main() -> None:
     if done.returncode != 0:
         raise SystemExit(f"end to end failed:\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps({"result": result}), file=sys.stderr)
     steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["steps"].items())
     print(
         f"end to end: {result['traces']:,} traces, {result['session_items']:,} session items, "
         f"{args.submissions:,} submissions -> {result['assessments']:,} assessments, {result['records']:,} dataset records "
         f"in {result['total']:.1f} s ({steps}); peak RSS {result['peak_mb']:,} MB (target: < 300 s, < 4,096 MB)"
     )
+
+
+def scaling(sizes: list[int], session_items: int, submissions: int, work: Path | None) -> None:
+    """The flow at each trace count, each in a fresh folder (removed afterwards unless `work` is given)."""
+    for traces in sizes:
+        folder = (work or Path(tempfile.mkdtemp(prefix="bench-e2e-"))) / f"scale-{traces}"
+        done = subprocess.run(
+            [sys.executable, __file__, "--work", str(folder), "--traces", str(traces),
+             "--session-items", str(session_items), "--submissions", str(submissions)],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        result = json.loads(done.stderr.strip().splitlines()[-1])["result"]
+        if work is None:
+            subprocess.run(["rm", "-rf", str(folder)], check=True)
+        print(
+            f"scaling: {traces:>11,} traces in {result['total']:8.1f} s = {result['total'] / traces * 1e6:6.1f} s per million "
+            f"traces; peak RSS {result['peak_mb']:,} MB",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

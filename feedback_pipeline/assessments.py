@@ -27,6 +27,7 @@ from feedback_pipeline.assessment_tables import (
     SUBMISSIONS,
     read_table,
 )
+from feedback_pipeline import revalidation
 from feedback_pipeline.json_values import duckdb_connection
 from feedback_pipeline.landing import record_processed
 from feedback_pipeline.submission_collection import collect_submissions
@@ -110,13 +111,16 @@ def fold(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def with_validity(state: pl.DataFrame) -> pl.DataFrame:
+def with_validity(state: pl.DataFrame, overridden_elsewhere: pl.Series | None = None) -> pl.DataFrame:
     """`valid`: not overridden by a live assessment, and the newest of its assessor's answers to the
-    same question (trace, span, name, session). Deleting the newer one makes the older valid again."""
-    overridden = state["overrides"].drop_nulls().unique()
+    same question (trace, span, name, session). Deleting the newer one makes the older valid again.
+    `overridden_elsewhere`: ids overridden by live assessments outside `state`."""
+    overridden = state["overrides"].drop_nulls()
+    if overridden_elsewhere is not None:
+        overridden = pl.concat([overridden, overridden_elsewhere.cast(pl.String)])
     ordered = state.sort("created_at", "assessment_id")
     newest = pl.col("assessment_id").last().over(GROUP_KEY) == pl.col("assessment_id")
-    return ordered.with_columns((newest & ~pl.col("assessment_id").is_in(overridden.implode())).alias("valid"))
+    return ordered.with_columns((newest & ~pl.col("assessment_id").is_in(overridden.unique().implode())).alias("valid"))
 
 
 def _content_hash(columns: list[str]) -> pl.Expr:
@@ -141,8 +145,9 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
     Idempotent: run it again (after a crash, or a label-schema change) and it converges on the same
     tables; a submission that now fails moves from history to rejections, and back.
     """
+    started_at = datetime.now(UTC)
     submissions = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, scope.filter())
-    context = load_context(lake, exclude_submission_ids=submissions["submission_id"])
+    context = load_context(lake, submissions)
     checked = validate(submissions, context)
     valid_rows = checked.filter(pl.col("reasons").list.len() == 0)
     invalid_rows = checked.filter(pl.col("reasons").list.len() > 0)
@@ -169,6 +174,7 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
         "landing_key", "received", pl.col("accepted").fill_null(0), pl.col("rejected").fill_null(0), "duplicates"
     )
     record_processed(lake, AREA, per_file, run_id)
+    revalidated = 0 if scope.by_keys else revalidation.mark_done(lake, scope.start, scope.end, started_at)
     return {
         "scope": scope.describe(),
         "received": received,
@@ -177,9 +183,10 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
         "duplicates": duplicates,
         "accounted": received == valid_rows.height + invalid_rows.height + duplicates,
         "history_rows_written": history_result.rows_written,
-        "history_rows_withdrawn": withdrawn,
         "rejections_written": rejected_result.rows_written,
-        "rejections_withdrawn": unrejected,
+        "moved_to_rejections": withdrawn,
+        "moved_to_assessments": unrejected,
+        "revalidation_requests_done": revalidated,
         "assessments_written": state_result.rows_written,
         "assessments_removed": removed,
         "delta_version": state_result.version,
@@ -189,22 +196,44 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
 
 
 def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
-    """Recompute the current state of these assessments from their history and every assessment's
-    validity; write what changed (merge on assessment_id) and remove the deleted ones."""
-    events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(assessment_ids.implode()))
+    """Recompute the current state of these assessments from their history, and the validity of the
+    assessments that share a question (trace, span, name, assessor, session) with them or with one
+    they override; write what changed (merge on assessment_id) and remove the deleted ones. Reads
+    only those groups' rows."""
+    ids = assessment_ids.implode()
+    events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(ids))
     folded = fold(events.select(HISTORY_SCHEMA.keys()))
-    current = read_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
+    scan = lake.scan(ASSESSMENTS)
+    if scan is None:
+        current, overridden_elsewhere = pl.DataFrame(schema=ASSESSMENT_SCHEMA), None
+    else:
+        standing = scan.filter(pl.col("assessment_id").is_in(ids)).select(*GROUP_KEY, "overrides").collect()
+        targets = pl.concat([standing["overrides"], folded["overrides"]]).drop_nulls().unique().implode()
+        overridden = scan.filter(pl.col("assessment_id").is_in(targets)).select(GROUP_KEY).collect()
+        groups = pl.concat([standing.select(GROUP_KEY), folded.select(GROUP_KEY), overridden]).unique()
+        current = (
+            scan.filter(pl.col("trace_id").is_in(groups["trace_id"].unique().implode()))
+            .select(ASSESSMENT_SCHEMA.keys())
+            .collect()
+            .join(groups, on=GROUP_KEY, how="semi", nulls_equal=True)
+        )
+        group_ids = pl.concat([current["assessment_id"], folded["assessment_id"]]).unique().implode()
+        overridden_elsewhere = (
+            scan.filter(pl.col("overrides").is_in(group_ids) & ~pl.col("assessment_id").is_in(ids))
+            .select("overrides")
+            .collect()["overrides"]
+        )
     alive = pl.concat(
         [
-            current.select(ASSESSMENT_SCHEMA.keys()).filter(~pl.col("assessment_id").is_in(assessment_ids.implode())),
+            current.filter(~pl.col("assessment_id").is_in(ids)),
             folded.filter(~pl.col("deleted")).select(ASSESSMENT_SCHEMA.keys()),
         ]
     )
-    state = with_validity(alive)
+    state = with_validity(alive, overridden_elsewhere)
     state = state.with_columns(_content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash"))
     result = lake.merge(ASSESSMENTS, state, on=["assessment_id"], change_column="content_hash")
     gone = current.filter(
-        pl.col("assessment_id").is_in(assessment_ids.implode()) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())
+        pl.col("assessment_id").is_in(ids) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())
     )["assessment_id"].to_list()
     return result, _delete_ids(lake, ASSESSMENTS, "assessment_id", gone)
 

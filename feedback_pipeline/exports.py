@@ -2,7 +2,9 @@
 and from there into the `traces` table.
 
 Accepted: one trace as JSON (pretty or not), JSONL (one trace per line), a JSON array of traces,
-folders of such files (recursively) and standard input. JSONL lines are landed verbatim, so a
+each optionally gzip-compressed, folders of such files (recursively) and standard input. A file
+that is not UTF-8 text (other compression, binary data, another encoding) is refused whole at the
+door with the reason, and an import of several files goes on past it. JSONL lines are landed verbatim, so a
 rejection names the line of the file the user gave us; array items are numbered like lines.
 Each landing file carries the request-date range of its traces and the source's name in its label.
 Ingestion reads landing files in batches of bounded size, so memory stays flat however many arrive.
@@ -10,8 +12,12 @@ Ingestion reads landing files in batches of bounded size, so memory stays flat h
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import sys
+import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,12 +27,23 @@ from typing import BinaryIO
 import polars as pl
 
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.landing import LandingKey, LandingZone, record_processed, slug
-from feedback_pipeline.traces import parse_mlflow_traces, request_dates
+from feedback_pipeline.landing import (
+    LandingKey,
+    LandingZone,
+    TextCheck,
+    compression_of,
+    land_derived,
+    record_processed,
+    slug,
+)
+from feedback_pipeline.revalidation import after_traces_arrived
+from feedback_pipeline.traces import REJECTIONS_SCHEMA, parse_mlflow_traces, request_dates
 
 CHUNK_LINES = 10_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 EXPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
+CHECK_BLOCK_BYTES = 1024 * 1024
+STDIN_SPOOL_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,9 +66,21 @@ class TraceFileLabel:
             source, _, offset = rest.rpartition(".L")
             return cls(first, last, source, int(offset))
         except ValueError:
-            raise ValueError(
-                f"trace landing key {key!r}: expected a label <first-date>_<last-date>_<source>.L<offset>"
-            ) from None
+            raise ValueError(f"trace landing key {key!r}: {MISNAMED}") from None
+
+    @classmethod
+    def of(cls, key: str) -> TraceFileLabel | None:
+        """The label of a trace landing key, or None when its name is not in the landing format."""
+        try:
+            return cls.parse(key)
+        except ValueError:
+            return None
+
+
+MISNAMED = (
+    "name not in the landing format: expected <time_ns>-<hex>_<first-date>_<last-date>_<source>.L<offset>.jsonl "
+    "(land trace exports with `feedback-pipeline traces import`)"
+)
 
 
 @dataclass
@@ -61,6 +90,11 @@ class ImportSummary:
     files: int = 0
     traces: int = 0
     landing_keys: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class RefusedExport(ValueError):
+    """An export file that cannot be landed as it is; the message says why and what to do."""
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -72,12 +106,44 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
             continue
         path = Path(raw)
         if path.is_dir():
-            found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES)
+            found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_export_name(p.name))
         elif path.is_file():
             found.append(str(path))
         else:
             raise FileNotFoundError(f"path {raw!r}: no such file or folder")
     return found
+
+
+def _is_export_name(name: str) -> bool:
+    return name.lower().removesuffix(".gz").endswith(EXPORT_SUFFIXES)
+
+
+def open_export(stream: BinaryIO) -> BinaryIO:
+    """A seekable stream of the export's text: gzip is decompressed, standard input is spooled.
+
+    The whole export is checked first (`TextCheck`), so a file that is not UTF-8 text is refused
+    before any of it lands; raises `RefusedExport` with the reason."""
+    if not stream.seekable():
+        spool = tempfile.SpooledTemporaryFile(max_size=STDIN_SPOOL_BYTES)  # noqa: SIM115 - the caller closes it
+        shutil.copyfileobj(stream, spool)
+        spool.seek(0)
+        stream = spool
+    head = stream.read(8)
+    stream.seek(0)
+    if compression_of(head) == "gzip":
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
+    check = TextCheck()
+    try:
+        while block := stream.read(CHECK_BLOCK_BYTES):
+            if check.feed(block):
+                break
+        check.feed(b"", final=True)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise RefusedExport(f"binary or compressed file: the gzip data is corrupt or cut short ({exc})") from None
+    if check.problem:
+        raise RefusedExport(check.problem)
+    stream.seek(0)
+    return stream
 
 
 def _chunks_of_lines(stream: BinaryIO, first_line: bytes) -> Iterator[tuple[int, list[str]]]:
@@ -146,38 +212,56 @@ def import_traces(
     summary = ImportSummary()
     for path in expand_paths(paths):
         if path == "-":
-            stream = stdin or sys.stdin.buffer
-            source = "stdin"
+            raw, source = stdin or sys.stdin.buffer, "stdin"
         else:
-            stream = open(path, "rb")  # noqa: SIM115 - closed below
-            source = Path(path).name
+            raw, source = open(path, "rb"), Path(path).name.removesuffix(".gz")  # noqa: SIM115 - closed below
         try:
+            stream = open_export(raw)
             for offset, lines in read_export(stream):
                 key = land_trace_lines(landing, lines, source=source, line_offset=offset)
                 summary.landing_keys.append(key)
                 summary.traces += sum(1 for line in lines if line.strip())
                 if on_progress:
                     on_progress(path, len(lines))
+        except RefusedExport as exc:
+            summary.refused[path] = str(exc)
+            continue
         finally:
             if path != "-":
-                stream.close()
+                raw.close()
         summary.files += 1
     return summary
 
 
-def read_trace_lines(landing: LandingZone, keys: list[str]) -> pl.DataFrame:
-    """The non-blank lines of trace landing files, numbered as in the file the user imported."""
-    lines = landing.read_lines(keys)
+def read_trace_lines(landing: LandingZone, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The non-blank lines of trace landing files, numbered as in the file the user imported, and
+    the files quarantined instead: their name is not in the landing format or they are not UTF-8
+    text (one `trace_rejections` row each, line_number 0, the reason a person can act on)."""
+    labels = {key: TraceFileLabel.of(key) for key in keys}
+    named = [key for key, label in labels.items() if label is not None]
+    text = landing.read_text(named)
     offsets = pl.DataFrame(
-        {"landing_key": keys, "offset": [TraceFileLabel.parse(key).line_offset for key in keys]},
+        {"landing_key": named, "offset": [labels[key].line_offset for key in named]},
         schema={"landing_key": pl.String, "offset": pl.Int64},
     )
-    return (
-        lines.join(offsets, on="landing_key", how="left")
+    lines = (
+        text.lines.join(offsets, on="landing_key", how="left")
         .with_columns((pl.col("line_number") + pl.col("offset").fill_null(0)).alias("line_number"))
         .drop("offset")
         .filter(pl.col("raw").str.strip_chars() != "")
     )
+    reasons = {key: MISNAMED for key, label in labels.items() if label is None} | text.refused
+    quarantined = pl.DataFrame(
+        {"landing_key": list(reasons), "reason": [f"file quarantined: {reason}" for reason in reasons.values()]},
+        schema={"landing_key": pl.String, "reason": pl.String},
+    ).select(
+        "landing_key",
+        pl.lit(0, pl.Int64).alias("line_number"),
+        "reason",
+        pl.lit("", pl.String).alias("raw"),
+        pl.lit(datetime.now(UTC), dtype=REJECTIONS_SCHEMA["rejected_at"]).alias("rejected_at"),
+    )
+    return lines, quarantined
 
 
 def landing_keys_for_days(lake: Lake, first_day: str, last_day: str) -> list[str]:
@@ -195,10 +279,11 @@ def landing_keys_for_days(lake: Lake, first_day: str, last_day: str) -> list[str
 
 
 def label_dates(keys: list[str]) -> tuple[str, str] | None:
-    """The request-date range covered by trace landing files, from their labels alone."""
-    if not keys:
+    """The request-date range covered by trace landing files, from their labels alone (None when no
+    file is named in the landing format)."""
+    labels = [label for key in keys if (label := TraceFileLabel.of(key)) is not None]
+    if not labels:
         return None
-    labels = [TraceFileLabel.parse(key) for key in keys]
     return min(label.first_date for label in labels), max(label.last_date for label in labels)
 
 
@@ -225,7 +310,9 @@ class IngestReport:
     ingested: int = 0
     new_or_updated: int = 0
     rejected: int = 0
+    quarantined: int = 0
     imported_assessments: int = 0
+    revalidation_dates: int = 0
     delta_version: int | None = None
     rejections_delta_version: int | None = None
 
@@ -265,20 +352,25 @@ def ingest_trace_files(
 
 
 def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str, report: IngestReport) -> None:
-    lines = read_trace_lines(landing, keys)
+    lines, quarantined = read_trace_lines(landing, keys)
     parsed = parse_mlflow_traces(lines)
     changed, dates = _changed_traces(lake, parsed.traces)
-    imported = parsed.submissions.join(changed.select("trace_id"), on="trace_id", how="semi")
+    imported = parsed.submissions.join(changed.select("trace_id", "landing_key"), on="trace_id", how="inner")
     if imported.height:
-        landing.write_lines("submissions", imported["submission"].to_list(), label="mlflow-import")
+        land_derived(
+            lake, landing, "submissions",
+            imported.select(pl.col("landing_key").alias("source_key"), pl.col("submission").alias("line")),
+            label="mlflow-import",
+        )
     commit = {"dagster_run_id": run_id} if run_id else None
     written = lake.merge(
         "traces", changed, on=["trace_id"], partition_by=["request_date"],
         within={"request_date": dates} if dates else None, commit_metadata=commit,
     )
+    report.revalidation_dates += after_traces_arrived(lake, changed)
     rejected = lake.merge(
-        "trace_rejections", parsed.rejections, on=["landing_key", "line_number"], change_column="reason",
-        commit_metadata=commit,
+        "trace_rejections", pl.concat([parsed.rejections, quarantined]), on=["landing_key", "line_number"],
+        change_column="reason", commit_metadata=commit,
     )
     record_processed(lake, "traces", counts_per_file(keys, lines, parsed.rejections), run_id)
     report.batches += 1
@@ -286,6 +378,7 @@ def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str
     report.ingested += parsed.traces.height
     report.new_or_updated += written.rows_written
     report.rejected += parsed.rejections.height
+    report.quarantined += quarantined.height
     report.imported_assessments += imported.height
     report.delta_version = written.version
     report.rejections_delta_version = rejected.version

@@ -241,7 +241,7 @@ class Lake:
             if update and change_column is None:
                 pending = frame
             else:
-                pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
+                pending = self.unseen(name, frame, on=on, change_column=change_column if update else None, within=within)
             if pending.height == 0:
                 return WriteResult(name, table.version(), 0)
             merger = table.merge(
@@ -265,13 +265,30 @@ class Lake:
 
         return retry_commit(name, write)
 
-    def unseen(self, name: str, frame: pl.DataFrame, *, on: list[str], change_column: str | None = None) -> pl.DataFrame:
-        """The rows of `frame` whose key (and `change_column`, when given) is not in the table yet."""
+    def unseen(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        on: list[str],
+        change_column: str | None = None,
+        within: dict[str, str | list[str]] | None = None,
+    ) -> pl.DataFrame:
+        """The rows of `frame` whose key (and `change_column`, when given) is not in the table yet.
+
+        Only the table's rows in the `within` partitions whose first key column is one of the
+        frame's are read (and only the compared columns), so the cost follows the frame."""
         table = self.table(name)
         if table is None:
             return frame
         compare = on + ([change_column] if change_column else [])
-        existing = pl.scan_delta(table).select(compare).collect()
+        keys = frame[on[0]].unique()
+        where = pl.col(on[0]).is_in(keys.drop_nulls().implode())
+        if keys.null_count():
+            where |= pl.col(on[0]).is_null()
+        for column, values in (within or {}).items():
+            where &= pl.col(column).cast(pl.String).is_in([values] if isinstance(values, str) else values)
+        existing = pl.scan_delta(table).filter(where).select(compare).collect()
         return frame.join(existing, on=compare, how="anti", nulls_equal=True)
 
     def tables(self) -> list[str]:

@@ -10,12 +10,14 @@ which lets a sensor resume from a cursor key and list only the folders at or aft
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import os
 import re
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -54,7 +56,81 @@ class LandingKey:
             raise ValueError(f"landing key {key!r}: expected <area>/<YYYY-MM-DD>/<HH>/<name>.jsonl")
         stem = parts[3][: -len(".jsonl")]
         head, _, label = stem.partition("_")
-        return cls(key=key, area=parts[0], day=parts[1], time_ns=int(head.split("-")[0]), label=label)
+        time_ns = head.split("-")[0]
+        if not time_ns.isdigit():
+            raise ValueError(f"landing key {key!r}: expected the file name to start with the arrival time in ns")
+        return cls(key=key, area=parts[0], day=parts[1], time_ns=int(time_ns), label=label)
+
+
+COMPRESSED_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compression format whose magic number `head` starts with, or None."""
+    return next((name for magic, name in COMPRESSED_MAGIC.items() if head.startswith(magic)), None)
+
+
+class TextCheck:
+    """Whether a stream of bytes is UTF-8 text, fed block by block (a landing file, an export).
+
+    `problem` is None while it is, else a reason a person can act on, naming the byte where the
+    text stops being text: compressed or binary data, or bytes that are not UTF-8."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._offset = 0
+        self._lines = 1
+
+    def feed(self, block: bytes, final: bool = False) -> str | None:
+        if self.problem is not None:
+            return self.problem
+        if self._offset == 0 and (kind := compression_of(block)):
+            self.problem = f"binary or compressed file: {kind} data (decompress it and land the JSON text inside)"
+        elif self._offset == 0 and block.startswith(UTF16_MARKS):
+            self.problem = "not UTF-8 at byte 0: it starts with a UTF-16 byte-order mark; re-save it as UTF-8"
+        elif (nul := block.find(b"\0")) >= 0:
+            self.problem = f"binary or compressed file: a NUL byte at byte {self._offset + nul:,} (line {self._line(block, nul)}); expected JSON text"
+        else:
+            buffered = len(self._decoder.getstate()[0])
+            try:
+                self._decoder.decode(block, final)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - buffered, 0)
+                self.problem = (
+                    f"not UTF-8 at byte {self._offset + at:,} (line {self._line(block, at)}: "
+                    f"{block[at : at + 4].hex(' ')}); expected UTF-8 text"
+                )
+        self._lines += block.count(b"\n")
+        self._offset += len(block)
+        return self.problem
+
+    def _line(self, block: bytes, at: int) -> int:
+        return self._lines + block.count(b"\n", 0, at)
+
+
+def text_problem(data: bytes) -> str | None:
+    """Why `data` is not UTF-8 text (see `TextCheck`), or None."""
+    return TextCheck().feed(data, final=True)
+
+
+@dataclass
+class LandingText:
+    """Landing files read as lines, and the files refused because they are not text (key -> reason)."""
+
+    lines: pl.DataFrame
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class LandingWriteError(OSError):
+    """A file could not be landed (disk full, no permission, store unreachable); nothing was left behind."""
 
     @staticmethod
     def day_of(keys: pl.Expr) -> pl.Expr:
@@ -116,21 +192,42 @@ class LandingZone:
     def write(self, area: str, data: bytes, *, label: str = "") -> str:
         """Land `data` as one new immutable file and return its key."""
         key = self.new_key(area, label)
-        target = self.path(key)
-        if self.is_local:
-            parent, name = target.rsplit("/", 1)
-            os.makedirs(parent, exist_ok=True)
-            temporary = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, target)
-        else:
-            self.fs.pipe_file(target, data)
+        self.put(key, data)
         return key
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write the file `key` whole or not at all: a full disk leaves no partial or temporary file
+        and raises `LandingWriteError` naming the file and the cause."""
+        target = self.path(key)
+        try:
+            if self.is_local:
+                parent, name = target.rsplit("/", 1)
+                os.makedirs(parent, exist_ok=True)
+                temporary = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
+                try:
+                    with open(temporary, "wb") as handle:
+                        handle.write(data)
+                    os.replace(temporary, target)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(temporary)
+                    raise
+            else:
+                self.fs.pipe_file(target, data)
+        except OSError as exc:
+            raise LandingWriteError(
+                f"landing zone {self.uri}: could not land {key} ({len(data):,} bytes): "
+                f"{exc.strerror or exc}; nothing was written, free space (or fix the cause) and retry"
+            ) from exc
+
+    def exists(self, key: str) -> bool:
+        if self.is_local:
+            return os.path.exists(self.path(key))
+        return bool(self.fs.exists(self.path(key)))
 
     def write_lines(self, area: str, lines: list[str], *, label: str = "") -> str:
         """Land JSON lines (each without its newline) as one file."""
-        return self.write(area, ("\n".join(lines) + "\n").encode(), label=label)
+        return self.write(area, jsonl_bytes(lines), label=label)
 
     def read_bytes(self, key: str) -> bytes:
         if self.is_local:
@@ -147,10 +244,20 @@ class LandingZone:
     def read_lines(self, keys: list[str]) -> pl.DataFrame:
         """The lines of landing files as a frame: landing_key, line_number (1-based), raw.
 
-        Files are gathered into frames of about READ_CHUNK_BYTES, so thousands of one-line files
+        Bytes that are not UTF-8 read as U+FFFD, so each line can still be judged on its own;
+        `read_text` refuses such files instead."""
+        return self._read(keys, check=False).lines
+
+    def read_text(self, keys: list[str]) -> LandingText:
+        """Like `read_lines`, leaving out the files that are not UTF-8 text, with the reason for each."""
+        return self._read(keys, check=True)
+
+    def _read(self, keys: list[str], *, check: bool) -> LandingText:
+        """Files are gathered into frames of about READ_CHUNK_BYTES, so thousands of one-line files
         cost one frame, and big files no more memory than one chunk of Python strings at a time."""
         import polars as pl
 
+        refused: dict[str, str] = {}
         frames: list[pl.DataFrame] = []
         chunk_keys: list[str] = []
         counts: list[int] = []
@@ -158,6 +265,9 @@ class LandingZone:
         size = 0
         for key in keys:
             data = self.read_bytes(key)
+            if check and (problem := text_problem(data)):
+                refused[key] = problem
+                continue
             file_lines = data.decode("utf-8", errors="replace").split("\n")
             if file_lines and file_lines[-1] == "":
                 file_lines.pop()
@@ -169,7 +279,7 @@ class LandingZone:
                 frames.append(_lines_frame(chunk_keys, counts, lines))
                 chunk_keys, counts, lines, size = [], [], [], 0
         frames.append(_lines_frame(chunk_keys, counts, lines))
-        return pl.concat(frames) if len(frames) > 1 else frames[0]
+        return LandingText(pl.concat(frames) if len(frames) > 1 else frames[0], refused)
 
     def _children(self, path: str) -> list[str]:
         try:
@@ -206,6 +316,11 @@ class LandingZone:
             if limit is not None and len(keys) >= limit:
                 break
         return keys
+
+
+def jsonl_bytes(lines: list[str]) -> bytes:
+    """JSON lines (each without its newline) as the bytes of a landing file."""
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _local_root(uri: str) -> str | None:
@@ -246,6 +361,41 @@ def record_processed(lake: "Lake", area: str, counts: "pl.DataFrame", run_id: st
         pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("processed_at"),
     )
     lake.merge(PROCESSED_FILES, frame, on=["landing_key"], update=False)
+
+
+DERIVED_FILES = "derived_files"
+
+
+def land_derived(lake: "Lake", landing: LandingZone, area: str, lines: "pl.DataFrame", *, label: str) -> str | None:
+    """Land lines derived from other landing files (columns source_key, line) exactly once, however
+    often a run is retried; return the new key, or None when every source's lines already stand.
+
+    The derived file's key is recorded in `derived_files` (source_key, area -> derived_key) before
+    the file is written, so a run killed after landing finds the file and skips those sources, and
+    one killed between recording and landing (no file) lands them under a new key."""
+    import polars as pl
+
+    scan = lake.scan(DERIVED_FILES)
+    if scan is not None and lines.height:
+        recorded = (
+            scan.filter((pl.col("area") == area) & pl.col("source_key").is_in(lines["source_key"].unique().implode()))
+            .select("source_key", "derived_key")
+            .collect()
+        )
+        landed = [key for key in recorded["derived_key"].unique().to_list() if landing.exists(key)]
+        done = recorded.filter(pl.col("derived_key").is_in(landed))
+        lines = lines.join(done, on="source_key", how="anti")
+    if lines.height == 0:
+        return None
+    key = landing.new_key(area, label)
+    frame = lines.select(pl.col("source_key").unique().sort()).with_columns(
+        pl.lit(area).alias("area"),
+        pl.lit(key).alias("derived_key"),
+        pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("recorded_at"),
+    )
+    lake.merge(DERIVED_FILES, frame, on=["source_key", "area"])
+    landing.put(key, jsonl_bytes(lines["line"].to_list()))
+    return key
 
 
 def processed_high_water(lake: "Lake", area: str) -> str | None:

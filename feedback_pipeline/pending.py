@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from feedback_pipeline import datasets, definition_events, schemas, sessions
+from feedback_pipeline import datasets, definition_events, revalidation, schemas, sessions
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone, processed_high_water
 from feedback_pipeline.submission_contract import AREA as SUBMISSIONS_AREA
@@ -59,7 +59,8 @@ def submission_work(
     keys = ready_keys(lake, landing, listed) if listed else []
     runs = batches(keys, start, files_per_run, landing.sizes(keys)) if keys else []
     covered = {batch.day for batch in runs}
-    days = [day for day in underived_dates(lake) if day.isoformat() not in covered] if with_underived else []
+    wanted = sorted(set(underived_dates(lake)) | set(revalidation.pending_dates(lake))) if with_underived else []
+    days = [day for day in wanted if day.isoformat() not in covered]
     return SubmissionWork(runs, days, len(listed), keys[-1] if keys else None)
 
 

@@ -44,7 +44,10 @@ def ready_keys(lake: Lake, landing: LandingZone, keys: list[str]) -> list[str]:
     waiting = landing.list("traces", after=processed_high_water(lake, "traces"), limit=1)
     if not waiting:
         return keys
-    cutoff = LandingKey.parse(waiting[0]).time_ns
+    try:
+        cutoff = LandingKey.parse(waiting[0]).time_ns
+    except ValueError:
+        return []  # a misnamed trace file: the trace stage quarantines it, then these are ready
     return list(itertools.takewhile(lambda key: LandingKey.parse(key).time_ns < cutoff, keys))
 
 

@@ -15,7 +15,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -27,6 +27,8 @@ PREVIEW_CHARS = 1_000
 _CHUNK_ROWS = 4_096
 _PARALLEL_MIN_ROWS = 2_000
 _LATEST_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+EARLIEST_REQUEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_REQUEST_AHEAD = timedelta(days=30)
 
 
 DOCUMENT = pl.Struct({"id": pl.String, "page_content": pl.String, "doc_uri": pl.String})
@@ -208,7 +210,7 @@ def parse_mlflow_traces(lines: pl.DataFrame, *, ingested_at: datetime | None = N
         pl.col("raw").cast(pl.String),
     ).with_row_index("_row")
     decoded, reasons = _decode_batch(frame)
-    checked = _check(decoded)
+    checked = _check(decoded, now)
     rejected_rows = pl.concat(
         [
             reasons,
@@ -413,8 +415,21 @@ def _parse_time(text: pl.Expr) -> pl.Expr:
     )
 
 
-def _check(work: pl.DataFrame) -> pl.DataFrame:
-    """Coalesce the trace-level fields across layouts and name what makes a line unusable."""
+def _duration_ms(info: pl.Expr) -> pl.Expr:
+    """The execution duration in ms across layouts (MLflow 3 `execution_duration` "1.5s", MLflow 2 `execution_time_ms`)."""
+    seconds = info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
+    return pl.coalesce(
+        info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
+        info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
+        (seconds * 1000).round(0).cast(pl.Int64, strict=False),
+    )
+
+
+def _check(work: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Coalesce the trace-level fields across layouts and name what makes a line unusable.
+
+    Times a real trace cannot have (before EARLIEST_REQUEST_TIME, more than LATEST_REQUEST_AHEAD
+    after ingestion, a negative duration) are refused: the request date is the trace's partition."""
     info = pl.col("_t").struct.field("info")
     data = pl.col("_t").struct.field("data")
     line = pl.col("line_number").cast(pl.String)
@@ -469,6 +484,26 @@ def _check(work: pl.DataFrame) -> pl.DataFrame:
                 line,
                 trace_id,
                 pl.col("_time_text"),
+            )
+        )
+        .when(~pl.col("request_time").is_between(pl.lit(EARLIEST_REQUEST_TIME), pl.lit(now + LATEST_REQUEST_AHEAD)))
+        .then(
+            pl.format(
+                "line {} (trace {}): info.request_time {} is implausible: expected a time between {} and {}",
+                line,
+                trace_id,
+                pl.col("request_time").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                pl.lit(f"{EARLIEST_REQUEST_TIME:%Y-%m-%d}"),
+                pl.lit(f"{now + LATEST_REQUEST_AHEAD:%Y-%m-%dT%H:%M:%SZ}"),
+            )
+        )
+        .when(_duration_ms(info) < 0)
+        .then(
+            pl.format(
+                "line {} (trace {}): execution duration {} ms is negative: expected 0 or more",
+                line,
+                trace_id,
+                _duration_ms(info),
             )
         )
     )
@@ -796,9 +831,6 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     data = pl.col("_t").struct.field("data")
     meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
     spans = _span_rows(good)
-    duration_seconds = (
-        info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
-    )
     state = pl.coalesce(info.struct.field("state"), info.struct.field("status")).str.replace(
         r"^(TRACE_STATE_|TRACE_STATUS_)", ""
     )
@@ -814,11 +846,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         ).alias("experiment_id"),
         "request_time",
         pl.col("request_time").dt.date().alias("request_date"),
-        pl.coalesce(
-            info.struct.field("execution_duration_ms").cast(pl.Int64, strict=False),
-            info.struct.field("execution_time_ms").cast(pl.Int64, strict=False),
-            (duration_seconds * 1000).round(0).cast(pl.Int64, strict=False),
-        ).alias("execution_duration_ms"),
+        _duration_ms(info).alias("execution_duration_ms"),
         pl.when(state.is_null() | state.is_in(["", "UNSPECIFIED"]))
         .then(pl.lit("STATE_UNSPECIFIED"))
         .otherwise(state)

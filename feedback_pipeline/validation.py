@@ -50,10 +50,21 @@ def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def load_context(lake: Lake, exclude_submission_ids: pl.Series | None = None) -> ValidationContext:
-    """Read traces, label schemas, sessions, their snapshots and the assessments already recorded."""
-    traces = lake.read("traces", columns=["trace_id", "client_request_id", "request_time"]) if lake.exists("traces") \
-        else pl.DataFrame(schema={"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_TIME})
+def load_context(lake: Lake, submissions: pl.DataFrame) -> ValidationContext:
+    """Read what validating `submissions` needs, and only that, so a run costs what it brings: the
+    recorded assessments its updates, deletes, overrides and create ids name (its own submissions
+    left out, so re-deriving judges them afresh), the traces it and those assessments name (by
+    trace_id or client_request_id), the label schemas and sessions, and the session items of those traces."""
+    named_ids = pl.concat([submissions["assessment_id"], submissions["overrides"]]).drop_nulls().unique()
+    history = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(named_ids.implode()))
+    history = history.filter(~pl.col("submission_id").is_in(submissions["submission_id"].implode()))
+    targets = targets_from_history(history)
+    trace_ids = pl.concat([submissions["trace_id"], targets["t_trace_id"]]).drop_nulls().unique()
+    request_ids = submissions["client_request_id"].drop_nulls().unique()
+    traces = _columns(
+        lake, "traces", {"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_TIME},
+        pl.col("trace_id").is_in(trace_ids.implode()) | pl.col("client_request_id").is_in(request_ids.implode()),
+    )
     schemas = latest_schemas(lake.read("label_schemas") if lake.exists("label_schemas") else pl.DataFrame())
     sessions = (
         lake.read("labeling_sessions", columns=["labeling_session_id", "name", "assigned_users", "label_schemas", "deleted"])
@@ -61,15 +72,18 @@ def load_context(lake: Lake, exclude_submission_ids: pl.Series | None = None) ->
         else pl.DataFrame(schema={"labeling_session_id": pl.String, "name": pl.String, "assigned_users": pl.List(pl.String),
                                   "label_schemas": pl.List(pl.String), "deleted": pl.Boolean})
     )
-    items = (
-        lake.read("session_items", columns=["session_id", "trace_id"]).unique()
-        if lake.exists("session_items")
-        else pl.DataFrame(schema={"session_id": pl.String, "trace_id": pl.String})
-    )
-    history = read_table(lake, HISTORY, HISTORY_SCHEMA)
-    if exclude_submission_ids is not None and history.height:
-        history = history.filter(~pl.col("submission_id").is_in(exclude_submission_ids.implode()))
-    return ValidationContext(traces, schemas, sessions, items, targets_from_history(history))
+    items = _columns(
+        lake, "session_items", {"session_id": pl.String, "trace_id": pl.String}, pl.col("trace_id").is_in(traces["trace_id"].implode())
+    ).unique()
+    return ValidationContext(traces, schemas, sessions, items, targets)
+
+
+def _columns(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr) -> pl.DataFrame:
+    """The columns of `schema` of the rows matching `where` (only those columns are read)."""
+    scan = lake.scan(table)
+    if scan is None:
+        return pl.DataFrame(schema=schema)
+    return scan.filter(where).select(list(schema)).collect()
 
 
 def _target_columns(kind: pl.Expr, name: str, source_id: str) -> list[pl.Expr]:
@@ -207,7 +221,7 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(pl.col("trace_id").is_null() & pl.col("client_request_id").is_not_null(),
                 pl.format("client_request_id '{}' matches no trace in the traces table", pl.col("client_request_id"))),
         _reason(pl.col("trace_id").is_not_null() & ~pl.col("trace_known") & ~is_delete,
-                pl.format("trace {} is not in the traces table: ingest the trace first, then re-run this date",
+                pl.format("trace {} is not in the traces table: it is validated again when the trace is ingested",
                           pl.col("trace_id"))),
         _reason(~pl.col("source_type").is_in(SOURCE_TYPES),
                 pl.format("source.source_type '{}' is not one of: {}", pl.col("source_type"),

@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline import pending
+from feedback_pipeline import pending, revalidation
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.submission_runs import Batch
@@ -44,21 +44,35 @@ def run_request(batch: Batch) -> dg.RunRequest:
 def submissions_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
 ) -> dg.SensorResult | dg.SkipReason:
+    store = lake.lake()
     work = pending.submission_work(
-        lake.lake(), landing.landing(), after=context.cursor or None, limit=FILES_PER_TICK,
+        store, landing.landing(), after=context.cursor or None, limit=FILES_PER_TICK,
         files_per_run=FILES_PER_RUN, with_underived=False,
     )
-    if not work.listed:
+    again = revalidation_run_requests(store)
+    if not work.listed and not again:
         return dg.SkipReason(f"no submission files after {context.cursor or 'the last processed file'}")
-    if not work:
+    if not work and not again:
         return dg.SkipReason(f"{work.listed} submission file(s) wait for earlier trace files to be ingested")
-    return dg.SensorResult(run_requests=[run_request(batch) for batch in work.batches], cursor=work.last_key)
+    return dg.SensorResult(
+        run_requests=[run_request(batch) for batch in work.batches] + again, cursor=work.last_key or context.cursor
+    )
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Runs that process everything pending (`pending.submission_work`): landing files not collected
-    yet, and whole days whose collected submissions were never derived."""
+    yet, whole days whose collected submissions were never derived, and the days a schema change or a late trace
+    asked to validate again (`revalidation`)."""
     work = pending.submission_work(lake, landing, files_per_run=FILES_PER_RUN)
     return [run_request(batch) for batch in work.batches] + [
         dg.RunRequest(job_name=JOB_NAME, partition_key=day.isoformat()) for day in work.underived_days
+    ]
+
+
+def revalidation_run_requests(lake: Lake) -> list[dg.RunRequest]:
+    """One date run per submission date a schema change or a late trace asked to validate again,
+    keyed by the date and the latest request, so each request is run once."""
+    return [
+        dg.RunRequest(run_key=f"revalidate:{day.isoformat()}:{stamp}", job_name=JOB_NAME, partition_key=day.isoformat())
+        for day, stamp in revalidation.pending_requests(lake)
     ]

@@ -32,9 +32,10 @@ def trace_run_request(keys: list[str]) -> dg.RunRequest:
     """One run over a batch of trace files, covering the daily partitions their labels name.
 
     The run key is the batch's first and last landing key: deterministic, and unique per batch
-    because keys only grow.
+    because keys only grow. Misnamed files name no dates; the run quarantines them.
     """
-    first_day, last_day = exports.label_dates(keys)
+    today = datetime.now(UTC).date().isoformat()
+    first_day, last_day = exports.label_dates(keys) or (today, today)
     return dg.RunRequest(
         run_key=f"traces:{keys[0]}..{keys[-1]}",
         job_name=ingest_traces.name,

@@ -337,7 +337,7 @@ def test_a_schema_change_and_a_rederive_moves_rows_between_assessments_and_rejec
     day = world.lake.read(tables.SUBMISSIONS)["submission_date"].min()
     rederived = core.derive_assessments(world.lake, runs.Scope.dates(day, day + timedelta(days=1)))
     assert (rederived["accepted"], rederived["rejected"]) == (1, 1)
-    assert rederived["history_rows_withdrawn"] == 1 and rederived["rejections_withdrawn"] == 1
+    assert rederived["moved_to_rejections"] == 1 and rederived["moved_to_assessments"] == 1
     found = current(world)
     assert found["submission_id"].to_list() == [maybe["submission_id"]]
     assert found["schema_version"].to_list() == [2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -134,11 +135,13 @@ def test_sensor_requests_bounded_batches_with_deterministic_run_keys_and_advance
 
 
 def test_run_exits_non_zero_with_a_clear_message_when_a_run_fails(cli, home):
-    landing = home.landing()
-    bad_key = landing.write("traces", b"{}\n", label="no-dates-here")
+    import_traces([str(FIXTURES / "trace_0.json")], home.landing())
+    blocker = Path(home.lake_uri) / "traces"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the traces table should be")
     done = cli("run", check=False)
     assert done.returncode == 1
-    assert bad_key.encode() in done.stderr and b"expected a label" in done.stderr
+    assert b"ingest_traces" in done.stderr and b"traces" in done.stderr
 
 
 def test_code_location_loads():

@@ -345,6 +345,24 @@ def test_malformed_lines_are_rejected_with_reasons_and_the_rest_parses():
     assert (rejections["landing_key"] == "traces/2026-11-22/07/0001-abcdef.jsonl").all()
 
 
+def test_implausible_times_and_negative_durations_are_rejected():
+    good = [json.loads(line) for line in fixture_lines()[:5]]
+    good[0]["info"]["request_time"] = "0001-01-01T00:00:00Z"
+    good[1]["info"]["request_time"] = "9999-12-31T23:59:59.999Z"
+    good[2]["info"]["request_time"] = "253402300799999"
+    good[3]["info"]["execution_duration"] = "-1.5s"
+    good[3]["info"].pop("execution_duration_ms", None)
+    parsed = parse_mlflow_traces(batch([json.dumps(g) for g in good]), ingested_at=NOW)
+    assert parsed.traces["trace_id"].to_list() == [good[4]["info"]["trace_id"]]
+    reasons = dict(zip(parsed.rejections["line_number"].to_list(), parsed.rejections["reason"].to_list(), strict=True))
+    assert sorted(reasons) == [1, 2, 3, 4]
+    assert "info.request_time 0001-01-01T00:00:00.000Z is implausible" in reasons[1]
+    assert "expected a time between 2000-01-01 and 2026-12-22T08:00:00Z" in reasons[1]
+    assert "9999-12-31T23:59:59.999Z is implausible" in reasons[2]
+    assert "is implausible" in reasons[3]
+    assert "execution duration -1500 ms is negative: expected 0 or more" in reasons[4]
+
+
 def test_bad_lines_spread_over_decoder_chunks(monkeypatch):
     monkeypatch.setattr("feedback_pipeline.traces._CHUNK_ROWS", 8)
     lines = fixture_lines()[:60]

@@ -6,6 +6,7 @@ import click
 
 from feedback_pipeline.exports import expand_paths, import_traces
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.landing import LandingWriteError
 
 
 @click.group()
@@ -19,7 +20,8 @@ def import_command(paths: tuple[str, ...]) -> None:
     """Land MLflow trace exports (JSON, JSONL, JSON arrays, folders, `-` for stdin) for ingestion.
 
     The files are copied into the landing zone atomically; `feedback-pipeline run` (or the
-    Dagster sensor) parses them into the `traces` table.
+    Dagster sensor) parses them into the `traces` table. Gzip-compressed exports are read as
+    such; a file that is not UTF-8 text is refused with the reason, the others still land (exit 1).
     """
     home = FeedbackHome.from_env()
     try:
@@ -37,8 +39,15 @@ def import_command(paths: tuple[str, ...]) -> None:
                 bar.update(1)
             bar.label = f"importing ({lines_done['n']:,} lines)"
 
-        summary = import_traces(files, home.landing(), on_progress=advance)
+        try:
+            summary = import_traces(files, home.landing(), on_progress=advance)
+        except LandingWriteError as exc:
+            raise click.ClickException(str(exc)) from None
+    for path, reason in summary.refused.items():
+        click.echo(f"refused {path}: {reason}", err=True)
     click.echo(
         f"landed {summary.traces:,} traces from {summary.files} file(s) in {len(summary.landing_keys)} landing file(s) "
         f"under {home.landing_uri}/traces; run `feedback-pipeline run` to ingest them"
     )
+    if summary.refused:
+        raise click.ClickException(f"{len(summary.refused)} file(s) refused, nothing of them landed (reasons above)")
