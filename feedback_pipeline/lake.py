@@ -13,6 +13,8 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from feedback_pipeline.storage import delta_options, fsspec_options
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -36,6 +38,7 @@ class Lake:
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
         self.uri = uri.rstrip("/")
         self.storage_options = dict(storage_options or {})
+        self.delta_options = delta_options(self.uri, self.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
@@ -48,12 +51,12 @@ class Lake:
     def table(self, name: str, version: int | None = None) -> DeltaTable | None:
         """The Delta table, or None when it was never written."""
         try:
-            return DeltaTable(self.table_uri(name), version=version, storage_options=self.storage_options or None)
+            return DeltaTable(self.table_uri(name), version=version, storage_options=self.delta_options)
         except TableNotFoundError:
             return None
 
     def exists(self, name: str) -> bool:
-        return DeltaTable.is_deltatable(self.table_uri(name), storage_options=self.storage_options or None)
+        return DeltaTable.is_deltatable(self.table_uri(name), storage_options=self.delta_options)
 
     def version(self, name: str) -> int | None:
         table = self.table(name)
@@ -108,7 +111,7 @@ class Lake:
             mode="append",
             schema_mode="merge",
             partition_by=partition_by if not self.exists(name) else None,
-            storage_options=self.storage_options or None,
+            storage_options=self.delta_options,
             commit_properties=self._commit(commit_metadata),
         )
         return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
@@ -130,7 +133,7 @@ class Lake:
             predicate=predicate,
             schema_mode=None if predicate else "overwrite",
             partition_by=partition_by,
-            storage_options=self.storage_options or None,
+            storage_options=self.delta_options,
             commit_properties=self._commit(commit_metadata),
         )
         return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
@@ -169,7 +172,7 @@ class Lake:
                 frame.to_arrow(),
                 mode="append",
                 partition_by=partition_by,
-                storage_options=self.storage_options or None,
+                storage_options=self.delta_options,
                 commit_properties=self._commit(commit_metadata),
             )
             return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
@@ -213,7 +216,7 @@ class Lake:
         """Names of the Delta tables under the root (nested ones like `evaluation_datasets/x` included)."""
         from fsspec.core import url_to_fs
 
-        fs, root = url_to_fs(self.uri, **self.storage_options)
+        fs, root = url_to_fs(self.uri, **fsspec_options(self.storage_options))
         root = root.rstrip("/")
         found = []
         for pattern in (f"{root}/*/_delta_log", f"{root}/*/*/_delta_log"):

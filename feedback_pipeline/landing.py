@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import fsspec
 from fsspec.core import url_to_fs
 
+from feedback_pipeline.storage import fsspec_options
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -73,7 +75,7 @@ class LandingZone:
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
         if self._fs is None:
-            self._fs, self._root = url_to_fs(self.uri, **self.storage_options)
+            self._fs, self._root = url_to_fs(self.uri, **fsspec_options(self.storage_options))
         return self._fs
 
     @property

@@ -93,10 +93,10 @@ def _requests(
     sensors), a fingerprint a run already attempted or is attempting is not requested again, and a
     dataset whose build is still queued or running waits for it: the build's success re-checks."""
     names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
-    root = FeedbackHome.from_env().root
+    home = FeedbackHome.from_env()
     requests = []
     for name in names:
-        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root)))
+        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(home.root), home.storage_options))
         if fingerprint in _last_fingerprint(lake, instance, name):
             continue
         digest = fingerprint_digest(fingerprint)
