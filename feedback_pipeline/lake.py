@@ -3,17 +3,53 @@
 Tables are addressed by name (`traces`, `evaluation_datasets/<name>`). A write that would change
 nothing (an empty frame, or a merge whose rows all match the table by key and content hash) makes
 no new version, so re-running a job is a no-op in the table history as well as in its rows.
+
+Several processes and hosts may write one table at once. A table is created atomically with its
+first batch (Delta's put-if-absent commit of version 0); a writer that loses that race merges its
+batch into the winner's table instead, so two first writers cannot both append the same rows. A commit that loses a race to a concurrent
+transaction (`CommitFailedError`) is retried with bounded, jittered backoff: the write re-reads
+the table and re-derives what it sends, so the retry never repeats rows the winner wrote.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from feedback_pipeline.storage import delta_options, fsspec_options
+
+COMMIT_ATTEMPTS = 12
+BACKOFF_FIRST_SECONDS = 0.05
+BACKOFF_MAX_SECONDS = 4.0
+T = TypeVar("T")
+
+
+class ConcurrentWriteError(RuntimeError):
+    """A write lost its commit to concurrent writers COMMIT_ATTEMPTS times in a row."""
+
+
+def retry_commit(name: str, write: Callable[[], T]) -> T:
+    """Run `write` (which must re-read what it depends on) until its commit is not beaten by a
+    concurrent transaction: up to COMMIT_ATTEMPTS times, sleeping a jittered, doubling backoff."""
+    attempt = 0
+    while True:
+        try:
+            return write()
+        except CommitFailedError as exc:
+            attempt += 1
+            if attempt == COMMIT_ATTEMPTS:
+                raise ConcurrentWriteError(
+                    f"write to {name!r}: {COMMIT_ATTEMPTS} commits in a row lost to concurrent writers ({exc})"
+                ) from exc
+            delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2**attempt)
+            time.sleep(delay * random.uniform(0.5, 1.5))
 
 
 @dataclass(frozen=True)
@@ -94,6 +130,28 @@ class Lake:
             return None
         return CommitProperties(custom_metadata={k: str(v) for k, v in metadata.items()})
 
+    def _create(
+        self, name: str, frame: pl.DataFrame, partition_by: list[str] | None, commit_metadata: dict[str, str] | None
+    ) -> WriteResult | None:
+        """Create the table holding `frame` (its first version), or None when it already exists:
+        of two writers creating it at once one commits version 0, the other gets None."""
+        if self.exists(name):
+            return None
+        try:
+            write_deltalake(
+                self.table_uri(name),
+                frame.to_arrow(),
+                mode="error",
+                partition_by=partition_by,
+                storage_options=self.delta_options,
+                commit_properties=self._commit(commit_metadata),
+            )
+        except (CommitFailedError, DeltaError):
+            if not self.exists(name):
+                raise
+            return None
+        return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+
     def append(
         self,
         name: str,
@@ -105,16 +163,22 @@ class Lake:
         """Add rows; the table is created on first write, new columns are merged into its schema."""
         if frame.height == 0:
             return WriteResult(name, self.version(name), 0)
-        write_deltalake(
-            self.table_uri(name),
-            frame.to_arrow(),
-            mode="append",
-            schema_mode="merge",
-            partition_by=partition_by if not self.exists(name) else None,
-            storage_options=self.delta_options,
-            commit_properties=self._commit(commit_metadata),
-        )
-        return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+        created = self._create(name, frame, partition_by, commit_metadata)
+        if created is not None:
+            return created
+
+        def write() -> WriteResult:
+            write_deltalake(
+                self.table_uri(name),
+                frame.to_arrow(),
+                mode="append",
+                schema_mode="merge",
+                storage_options=self.delta_options,
+                commit_properties=self._commit(commit_metadata),
+            )
+            return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+
+        return retry_commit(name, write)
 
     def overwrite(
         self,
@@ -125,18 +189,23 @@ class Lake:
         partition_by: list[str] | None = None,
         commit_metadata: dict[str, str] | None = None,
     ) -> WriteResult:
-        """Replace the whole table, or only the rows matching `predicate` (SQL, e.g. "day = '2026-11-22'")."""
-        write_deltalake(
-            self.table_uri(name),
-            frame.to_arrow(),
-            mode="overwrite",
-            predicate=predicate,
-            schema_mode=None if predicate else "overwrite",
-            partition_by=partition_by,
-            storage_options=self.delta_options,
-            commit_properties=self._commit(commit_metadata),
-        )
-        return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+        """Replace the whole table, or only the rows matching `predicate` (SQL, e.g. "day = '2026-11-22'");
+        concurrent replacements of the same rows: the last to commit wins."""
+
+        def write() -> WriteResult:
+            write_deltalake(
+                self.table_uri(name),
+                frame.to_arrow(),
+                mode="overwrite",
+                predicate=predicate,
+                schema_mode=None if predicate else "overwrite",
+                partition_by=partition_by,
+                storage_options=self.delta_options,
+                commit_properties=self._commit(commit_metadata),
+            )
+            return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+
+        return retry_commit(name, write)
 
     def merge(
         self,
@@ -165,43 +234,39 @@ class Lake:
         if duplicated.any():
             sample = frame.filter(duplicated).select(on).unique().head(3).to_dicts()
             raise ValueError(f"merge into {name!r}: the batch repeats the key {on} (for example {sample})")
-        table = self.table(name)
-        if table is None:
-            write_deltalake(
-                self.table_uri(name),
-                frame.to_arrow(),
-                mode="append",
-                partition_by=partition_by,
-                storage_options=self.delta_options,
+        created = self._create(name, frame, partition_by, commit_metadata)
+        if created is not None:
+            return created
+        predicate = " AND ".join([f"t.`{c}` = s.`{c}`" for c in on] + [_within(c, v) for c, v in (within or {}).items()])
+
+        def write() -> WriteResult:
+            table = self.table(name)
+            if update and change_column is None:
+                pending = frame
+            else:
+                pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
+            if pending.height == 0:
+                return WriteResult(name, table.version(), 0)
+            merger = table.merge(
+                pending.to_arrow(),
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
                 commit_properties=self._commit(commit_metadata),
             )
-            return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
+            if update:
+                merger = merger.when_matched_update_all()
+            metrics = merger.when_not_matched_insert_all().execute()
+            return WriteResult(
+                name,
+                self.version(name),
+                pending.height,
+                rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+            )
 
-        if update and change_column is None:
-            pending = frame
-        else:
-            pending = self.unseen(name, frame, on=on, change_column=change_column if update else None)
-        if pending.height == 0:
-            return WriteResult(name, table.version(), 0)
-        predicate = " AND ".join([f"t.`{c}` = s.`{c}`" for c in on] + [_within(c, v) for c, v in (within or {}).items()])
-        merger = table.merge(
-            pending.to_arrow(),
-            predicate=predicate,
-            source_alias="s",
-            target_alias="t",
-            merge_schema=True,
-            commit_properties=self._commit(commit_metadata),
-        )
-        if update:
-            merger = merger.when_matched_update_all()
-        metrics = merger.when_not_matched_insert_all().execute()
-        return WriteResult(
-            name,
-            self.version(name),
-            pending.height,
-            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
-            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
-        )
+        return retry_commit(name, write)
 
     def unseen(self, name: str, frame: pl.DataFrame, *, on: list[str], change_column: str | None = None) -> pl.DataFrame:
         """The rows of `frame` whose key (and `change_column`, when given) is not in the table yet."""
@@ -226,12 +291,15 @@ class Lake:
 
     def delete(self, name: str, predicate: str, *, commit_metadata: dict[str, str] | None = None) -> WriteResult:
         """Delete the rows matching a SQL predicate; no version is made when none match."""
-        table = self.table(name)
-        if table is None:
+        if not self.exists(name):
             return WriteResult(name, None, 0)
-        metrics = table.delete(predicate, commit_properties=self._commit(commit_metadata))
-        deleted = int(metrics.get("num_deleted_rows", 0))
-        return WriteResult(name, self.version(name), 0, rows_deleted=deleted)
+
+        def write() -> WriteResult:
+            metrics = self.table(name).delete(predicate, commit_properties=self._commit(commit_metadata))
+            deleted = int(metrics.get("num_deleted_rows", 0))
+            return WriteResult(name, self.version(name), 0, rows_deleted=deleted)
+
+        return retry_commit(name, write)
 
 
 def _sql_text(value: str) -> str:

@@ -1,0 +1,126 @@
+"""Concurrent `feedback-pipeline run` processes, killed runs and failed stages, on real Delta tables and
+a real Dagster instance: the tables end as one run would leave them, and nothing waits on a dead run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bench.end_to_end import DATASET, EXPECTATION, FEEDBACK, REVIEWERS, submission_lines
+from bench.synthetic import synthetic_traces, write_jsonl
+from feedback_pipeline.exports import import_traces
+from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.schemas import InputCategorical, InputText, create_label_schema
+from feedback_pipeline.sessions import create_labeling_session
+
+REPO = Path(__file__).resolve().parents[1]
+TRACES = 20_000
+SESSION_ITEMS = 500
+SUBMISSIONS = 4_000
+
+
+def environment(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACK_")}
+    return {**env, "FEEDBACK_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "PYTHONPATH": str(REPO)}
+
+
+def start_run(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedback_pipeline", "run", *args],
+        cwd=REPO, env=environment(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, f"run exited {process.returncode}:\n{out.decode()}\n{err.decode()}"
+    return out.decode() + err.decode()
+
+
+def run_once(root: Path) -> str:
+    return finish(start_run(root))
+
+
+def land_traces(root: Path, work: Path) -> FeedbackHome:
+    home = FeedbackHome.from_env(environment(root))
+    export = work / "traces.jsonl"
+    if not export.exists():
+        write_jsonl(export, synthetic_traces(TRACES))
+    import_traces([str(export)], home.landing())
+    return home
+
+
+def land_definitions_and_submissions(home: FeedbackHome) -> None:
+    create_label_schema(EXPECTATION, type="expectation", input=InputText(), home=home)
+    create_label_schema(FEEDBACK, type="feedback", input=InputCategorical(options=["Yes", "No"]), home=home)
+    ids = [f"tr-{0:04x}{i:028x}" for i in range(SESSION_ITEMS)]
+    create_labeling_session(
+        DATASET, assigned_users=REVIEWERS, label_schemas=[EXPECTATION, FEEDBACK], dataset=DATASET, home=home
+    ).add_traces(ids)
+    lines = submission_lines(pl.Series(ids), SUBMISSIONS)
+    for start in range(0, lines.len(), 500):
+        home.landing().write_lines("submissions", lines.slice(start, 500).to_list(), label="api")
+
+
+def tables(root: Path) -> dict[str, object]:
+    """What a run leaves, without run ids and times: row counts, distinct keys and the current state."""
+    lake = FeedbackHome.from_env(environment(root)).lake()
+    traces = lake.read("traces", columns=["trace_id"])
+    items = lake.read("session_items", columns=["session_id", "item_id", "trace_id"])
+    current = lake.read("assessments", columns=["assessment_id", "valid"]).sort("assessment_id")
+    return {
+        "traces": (traces.height, traces["trace_id"].n_unique()),
+        "session_items": (items.height, items.select("session_id", "item_id").n_unique()),
+        "submissions": lake.read("submissions", columns=["submission_id"]).height,
+        "assessments": current.rows(),
+        "history": lake.read("assessment_history", columns=["submission_id"]).height,
+        "rejections": lake.read("rejections", columns=["submission_id"]).height,
+        "dataset_records": lake.read(f"evaluation_datasets/{DATASET}", columns=["dataset_record_id"]).height,
+    }
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory) -> Path:
+    """A landing zone (traces, definitions, submissions) copied into each case's fresh home."""
+    work = tmp_path_factory.mktemp("concurrent")
+    home = land_traces(work / "template", work)
+    land_definitions_and_submissions(home)
+    return work / "template"
+
+
+@pytest.fixture(scope="module")
+def single_run(landed, tmp_path_factory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("single") / "feedback"
+    shutil.copytree(landed, root)
+    run_once(root)
+    return tables(root)
+
+
+def test_two_runs_at_once_on_a_new_home_leave_the_tables_of_one_run(landed, single_run, tmp_path):
+    root = tmp_path / "feedback"
+    shutil.copytree(landed, root)
+    first, second = start_run(root), start_run(root)
+    finish(first), finish(second)
+    assert tables(root) == single_run
+    assert single_run["traces"] == (TRACES, TRACES)
+    assert "nothing pending" in run_once(root)
+
+
+def test_two_runs_at_once_on_existing_tables_leave_the_tables_of_one_run(tmp_path):
+    template, single, double = (tmp_path / name / "feedback" for name in ("template", "single", "double"))
+    land_traces(template, tmp_path)
+    for root in (single, double):
+        shutil.copytree(template, root)
+        run_once(root)
+    land_definitions_and_submissions(FeedbackHome.from_env(environment(single)))
+    shutil.copytree(single / "landing", double / "landing", dirs_exist_ok=True)
+    run_once(single)
+    first, second = start_run(double), start_run(double)
+    finish(first), finish(second)
+    assert tables(double) == tables(single)
