@@ -67,6 +67,20 @@ def _absolute(location: str) -> str:
     return str(Path(location).expanduser().resolve())
 
 
+def _postgres_url_checked(url: str | None) -> bool:
+    """True when Dagster is to use PostgreSQL; the URL must name the psycopg2 driver, which
+    dagster-postgres needs (SQLAlchemy 2.1 hands bare `postgresql://` URLs to psycopg 3)."""
+    if not url:
+        return False
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme != "postgresql+psycopg2":
+        raise ValueError(
+            f"{POSTGRES_URL_VARIABLE} starts {scheme + '://' if scheme else repr(url[:20])}: "
+            "expected postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return True
+
+
 @dataclass(frozen=True)
 class FeedbackHome:
     """The resolved locations of one installation."""
@@ -89,7 +103,7 @@ class FeedbackHome:
             landing_uri=_absolute(env.get("FEEDBACK_LANDING_URI") or f"{root}/landing"),
             dagster_home=_absolute(env.get("DAGSTER_HOME") or f"{local_root}/dagster"),
             storage_options=parse_options(env.get("FEEDBACK_STORAGE_OPTIONS"), env),
-            dagster_postgres=bool(env.get(POSTGRES_URL_VARIABLE)),
+            dagster_postgres=_postgres_url_checked(env.get(POSTGRES_URL_VARIABLE)),
         )
 
     def lake(self) -> Lake:

@@ -172,11 +172,13 @@ class PostgresServer:
     port: int
     user: str = "feedback"
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}@{LOOPBACK}:{self.port}/{database}"
+    def url(self, database: str = "postgres", driver: str = "") -> str:
+        """A libpq URL, or with `driver` an SQLAlchemy one (`postgresql+psycopg2://…`, as Dagster wants)."""
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        return f"{scheme}://{self.user}@{LOOPBACK}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        """A new empty database; returns its URL."""
+        """A new empty database; returns its Dagster URL (FEEDBACK_DAGSTER_POSTGRES_URL)."""
         import psycopg2
 
         connection = psycopg2.connect(self.url())
@@ -186,7 +188,7 @@ class PostgresServer:
                 cursor.execute(f'CREATE DATABASE "{name}"')
         finally:
             connection.close()
-        return self.url(name)
+        return self.url(name, driver="psycopg2")
 
 
 @contextlib.contextmanager
