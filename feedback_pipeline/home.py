@@ -18,10 +18,7 @@ from feedback_pipeline.storage import parse_options
 
 DEFAULT_HOME = ".feedback"
 POSTGRES_URL_VARIABLE = "FEEDBACK_DAGSTER_POSTGRES_URL"
-DAGSTER_YAML_HEADER = """\
-# Managed by feedback-pipeline (home.dagster_yaml): rewritten when the environment asks for other
-# sections (e.g. FEEDBACK_DAGSTER_POSTGRES_URL). Delete this first line to keep your own edits.
-"""
+MANAGED_MARK = "# Managed by feedback-pipeline: rewritten when it changes. Delete this line to keep your own edits."
 TELEMETRY_SECTION = """\
 telemetry:
   enabled: false
@@ -32,6 +29,22 @@ RUN_QUEUE_SECTION = """\
 run_queue:
   dequeue_interval_seconds: 1
 """
+CONCURRENCY_SECTION = """\
+# One step at a time per pool (the assessments assets share `feedback_assessments`): runs of
+# this instance (sensors, backfills, `feedback-pipeline run`) take turns folding assessments.
+# Writers on other instances are kept right by the lake (Delta commits retried on conflict).
+concurrency:
+  pools:
+    default_limit: 1
+"""
+RUN_MONITORING_SECTION = """\
+# The daemon marks failed the runs whose worker stopped answering and frees the pool slots of
+# finished runs; runs left STARTED by a dead process on this host are failed by `sensors.run_health`.
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
+"""
 POSTGRES_STORAGE_SECTION = f"""\
 # Runs, event logs and schedules (sensor cursors, partitions) in PostgreSQL, shared by every
 # webserver, daemon and run worker; the URL is read from the environment when Dagster starts.
@@ -40,15 +53,19 @@ storage:
     postgres_url:
       env: {POSTGRES_URL_VARIABLE}
 """
+# What earlier releases wrote (and said "edit freely" about): replaced only while unedited.
+_EARLIER_DAGSTER_YAML = """\
+# Written by feedback-pipeline when DAGSTER_HOME is first created; edit freely.
+""" + TELEMETRY_SECTION + RUN_QUEUE_SECTION
 
 
 def dagster_yaml(environ: dict[str, str] | None = None) -> str:
     """The managed dagster.yaml: one section per concern, the storage one chosen by the environment."""
     env = os.environ if environ is None else environ
-    sections = [TELEMETRY_SECTION, RUN_QUEUE_SECTION]
+    sections = [TELEMETRY_SECTION, RUN_QUEUE_SECTION, CONCURRENCY_SECTION, RUN_MONITORING_SECTION]
     if env.get(POSTGRES_URL_VARIABLE):
         sections.append(POSTGRES_STORAGE_SECTION)
-    return DAGSTER_YAML_HEADER + "".join(sections)
+    return MANAGED_MARK + "\n" + "".join(sections)
 
 
 DAGSTER_YAML = dagster_yaml({})
@@ -114,9 +131,9 @@ class FeedbackHome:
 
     def ensure_dagster_home(self) -> str:
         """Create `DAGSTER_HOME` and its dagster.yaml (`dagster_yaml`: telemetry off, a run queue checked
-        every second, PostgreSQL storage when FEEDBACK_DAGSTER_POSTGRES_URL is set) so runs, cursors and
-        partitions persist. A managed file (its first line says so) is rewritten when the environment
-        changes its sections; one whose first line was removed is left alone."""
+        every second, pool limits, run monitoring, PostgreSQL storage when FEEDBACK_DAGSTER_POSTGRES_URL
+        is set) so runs, cursors and partitions persist. A dagster.yaml that carries MANAGED_MARK (or is
+        an earlier release's, unedited) is brought up to date; any other is the user's and left alone."""
         if self.dagster_postgres:
             try:
                 import dagster_postgres  # noqa: F401
@@ -130,6 +147,8 @@ class FeedbackHome:
         config = path / "dagster.yaml"
         wanted = dagster_yaml({POSTGRES_URL_VARIABLE: "1"} if self.dagster_postgres else {})
         current = config.read_text() if config.exists() else None
-        if current is None or (current.startswith(DAGSTER_YAML_HEADER.splitlines()[0]) and current != wanted):
-            config.write_text(wanted)
+        if current != wanted and (current is None or current == _EARLIER_DAGSTER_YAML or current.startswith(MANAGED_MARK)):
+            staged = path / f".dagster.yaml.{os.getpid()}"
+            staged.write_text(wanted)
+            staged.replace(config)
         return str(path)

@@ -4,14 +4,16 @@ The durable state is in the lake and the instance, not in a cursor: a dataset is
 fingerprint of its inputs (the input tables' versions and its settings) matches neither its last
 Delta commit nor its last materialization. The run_key is that fingerprint, and the sensors also
 skip a fingerprint that a run (tag `feedback_pipeline/source_fingerprint`) already built, failed
-to build (its publish gate would fail again: `feedback-pipeline run` retries and reports it) or is
+to build (its publish gate would fail again: `feedback-pipeline run` retries it, and reports a repeated
+failure as a note) or is
 building, so neither a repeated tick nor another sensor requests it twice.
 
 Three sensors ask that question: `evaluation_datasets_on_inputs_sensor` as soon as assessments,
 session items, label schemas or sessions materialize, which brings a new submission into its dataset
 seconds after its assessments are written; `evaluation_datasets_after_build_sensor` when a build
 succeeds, because the sensors start one build of a dataset at a time and inputs that moved during a
-build are built next (a build still unfinished after STALE_AFTER no longer holds the next one back);
+build are built next (a build whose process died is marked failed at once by `sensors.run_health`, and
+a build still unfinished after STALE_AFTER no longer holds the next one back);
 and `evaluation_datasets_sensor` every minute, for every other change (new traces, anything missed
 while the daemon was down). `feedback-pipeline run` builds in-process and looks only at the lake
 and the materializations.
@@ -31,6 +33,8 @@ from feedback_pipeline import datasets
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
+from sensors.partitions import add_partitions
+from sensors.run_health import TAG_DIED, fail_dead_runs
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
@@ -43,7 +47,6 @@ UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-ATTEMPTED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 STALE_AFTER = timedelta(hours=1)
 
 evaluation_datasets_job = dg.define_asset_job(
@@ -86,6 +89,22 @@ def _has_run(
     return bool(instance.get_run_ids(filters=filters, limit=1))
 
 
+def failed_build(instance: dg.DagsterInstance, tags: dict[str, str], other_than: str | None = None) -> str | None:
+    """The id of a run (other than `other_than`) that failed to build the dataset from the inputs these
+    tags name, within STALE_AFTER: its publish gate would fail again. Runs whose process died
+    (`sensors.run_health`) do not count: their inputs were never judged."""
+    filters = dg.RunsFilter(
+        job_name=evaluation_datasets_job.name,
+        tags={TAG_DATASET: tags[TAG_DATASET], TAG_FINGERPRINT: tags[TAG_FINGERPRINT]},
+        statuses=[dg.DagsterRunStatus.FAILURE],
+        created_after=datetime.now(UTC) - STALE_AFTER,
+    )
+    for run in instance.get_runs(filters=filters, limit=20):
+        if run.run_id != other_than and TAG_DIED not in run.tags:
+            return run.run_id
+    return None
+
+
 def _requests(
     lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
 ) -> tuple[list[str], list[dg.RunRequest]]:
@@ -99,10 +118,11 @@ def _requests(
         fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(home.root), home.storage_options))
         if fingerprint in _last_fingerprint(lake, instance, name):
             continue
-        digest = fingerprint_digest(fingerprint)
+        tags = {TAG_DATASET: name, TAG_FINGERPRINT: fingerprint_digest(fingerprint)}
         job = evaluation_datasets_job.name
         if requested_runs_count and (
-            _has_run(instance, job, [*UNFINISHED, *ATTEMPTED], {TAG_DATASET: name, TAG_FINGERPRINT: digest})
+            _has_run(instance, job, [*UNFINISHED, dg.DagsterRunStatus.SUCCESS], tags)
+            or failed_build(instance, tags)
             or _has_run(instance, job, UNFINISHED, {TAG_DATASET: name})
         ):
             continue
@@ -111,7 +131,7 @@ def _requests(
                 job_name=evaluation_datasets_job.name,
                 partition_key=name,
                 run_key=f"{name}:{json.dumps(json.loads(fingerprint), sort_keys=True, separators=(',', ':'))}",
-                tags={TAG_DATASET: name, TAG_FINGERPRINT: digest},
+                tags=tags,
             )
         )
     return names, requests[:MAX_RUNS_PER_TICK]
@@ -120,13 +140,12 @@ def _requests(
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The dataset builds whose inputs changed since they were last built; adds the missing partitions."""
     names, requests = _requests(lake, instance, requested_runs_count=False)
-    missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
-    if missing:
-        instance.add_dynamic_partitions(PARTITIONS, missing)
+    add_partitions(instance, PARTITIONS, names)
     return requests
 
 
 def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    fail_dead_runs(instance, judge_daemon_runs=True)
     names, requests = _requests(lake, instance, requested_runs_count=True)
     missing = [n for n in names if not instance.has_dynamic_partition(PARTITIONS, n)]
     if not requests and not missing:

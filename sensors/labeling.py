@@ -15,6 +15,7 @@ from assets.resources import LandingResource
 from feedback_pipeline import definition_events, schemas, sessions
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
+from sensors.partitions import add_partitions
 
 BATCH = 200
 PARTITIONS = labeling_session_partitions.name
@@ -68,9 +69,7 @@ def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: Lan
     if not due:
         return dg.SkipReason(f"no session is due at {when:%Y-%m-%d %H:%M} UTC")
     known = set(context.instance.get_dynamic_partitions(PARTITIONS))
-    missing = [sid for sid in due if sid not in known]
-    if missing:
-        context.instance.add_dynamic_partitions(PARTITIONS, missing)
+    add_partitions(context.instance, PARTITIONS, [sid for sid in due if sid not in known])
     return _session_runs(due, f"{when.astimezone(UTC):%Y-%m-%dT%H:%M}")
 
 
@@ -96,7 +95,5 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
         snapshot = sessions.refresh_session(sid, events, traces, sessions.existing_items(lake, sid))
         if snapshot is not None and snapshot.items.height:
             due.append(sid)
-    missing = [sid for sid in due if not instance.has_dynamic_partition(PARTITIONS, sid)]
-    if missing:
-        instance.add_dynamic_partitions(PARTITIONS, missing)
+    add_partitions(instance, PARTITIONS, due)
     return runs + _session_runs(due, f"{last_key}:{lake.version('traces')}")

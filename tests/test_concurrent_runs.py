@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -20,9 +21,9 @@ from feedback_pipeline.schemas import InputCategorical, InputText, create_label_
 from feedback_pipeline.sessions import create_labeling_session
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = 20_000
-SESSION_ITEMS = 500
-SUBMISSIONS = 4_000
+TRACES = 10_000
+SESSION_ITEMS = 300
+SUBMISSIONS = 2_000
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -78,9 +79,10 @@ def tables(root: Path) -> dict[str, object]:
         "traces": (traces.height, traces["trace_id"].n_unique()),
         "session_items": (items.height, items.select("session_id", "item_id").n_unique()),
         "submissions": lake.read("submissions", columns=["submission_id"]).height,
+        "trace_rejections": lake.version("trace_rejections") is not None and lake.read("trace_rejections").height,
         "assessments": current.rows(),
         "history": lake.read("assessment_history", columns=["submission_id"]).height,
-        "rejections": lake.read("rejections", columns=["submission_id"]).height,
+        "rejections": lake.read("rejections", schema={"submission_id": pl.String}).height,
         "dataset_records": lake.read(f"evaluation_datasets/{DATASET}", columns=["dataset_record_id"]).height,
     }
 
@@ -124,3 +126,45 @@ def test_two_runs_at_once_on_existing_tables_leave_the_tables_of_one_run(tmp_pat
     first, second = start_run(double), start_run(double)
     finish(first), finish(second)
     assert tables(double) == tables(single)
+
+
+def test_a_run_killed_mid_stage_is_marked_failed_and_the_next_run_finishes_the_work(landed, single_run, tmp_path):
+    import dagster as dg
+
+    root = tmp_path / "feedback"
+    shutil.copytree(landed, root)
+    home = FeedbackHome.from_env(environment(root))
+    home.ensure_dagster_home()
+    instance = dg.DagsterInstance.from_config(home.dagster_home)
+    started = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], job_name="assessments_job")
+    victim = start_run(root)
+    deadline = time.monotonic() + 300
+    while not instance.get_run_ids(filters=started) and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.kill()
+    victim.wait()
+    [dead] = instance.get_run_ids(filters=started)
+
+    output = run_once(root)
+    assert f"run {dead} (assessments_job) was left STARTED by process {victim.pid}, which is gone: marked failed" in output
+    assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+    assert not instance.get_run_ids(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    assert not instance.event_log_storage.get_concurrency_info("feedback_assessments").claimed_slots
+    assert tables(root) == single_run
+
+
+def test_a_failed_stage_stops_the_stages_after_it_and_says_why_in_one_line(landed, tmp_path):
+    root = tmp_path / "feedback"
+    shutil.copytree(landed, root)
+    lake = FeedbackHome.from_env(environment(root)).lake()
+    lake.merge("session_items", pl.DataFrame({"session_id": ["other"], "item_id": [1]}), on=["session_id", "item_id"])
+    done = subprocess.run(
+        [sys.executable, "-m", "feedback_pipeline", "run"], cwd=REPO, env=environment(root), capture_output=True, timeout=600
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    failed = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and failed[0].startswith("labeling"), err
+    assert "stopped: labeling failed, so assessments, datasets did not run" in err
+    assert "Traceback" not in err and len(err.splitlines()) <= 4, err
+    assert not lake.exists("assessments") and not lake.exists("submissions")

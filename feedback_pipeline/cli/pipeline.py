@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,10 +24,11 @@ MAX_ROUNDS = 10_000
 
 @dataclass
 class RunReport:
-    """What `run_pending` did."""
+    """What `run_pending` did: runs executed, failures (one line each), notes a person should read."""
 
     runs: int = 0
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 _INSTANCES: dict[str, Any] = {}
@@ -32,65 +36,186 @@ _INSTANCES: dict[str, Any] = {}
 
 def instance_for(home: FeedbackHome) -> dagster.DagsterInstance:
     """The persistent Dagster instance under `home` (its DAGSTER_HOME), opened once per process:
-    opening one checks the storage's migrations, which costs more than a small run."""
+    opening one checks the storage's migrations, which costs more than a small run. Processes
+    opening it at once take turns (a lock file in DAGSTER_HOME), so two first runs on a new home
+    do not both create its storage."""
     import dagster as dg
 
     os.environ.setdefault("DAGSTER_HOME", home.ensure_dagster_home())
     if home.dagster_home not in _INSTANCES:
-        _INSTANCES[home.dagster_home] = dg.DagsterInstance.from_config(home.ensure_dagster_home())
+        with open(Path(home.ensure_dagster_home()) / ".open.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _INSTANCES[home.dagster_home] = dg.DagsterInstance.from_config(home.dagster_home)
     return _INSTANCES[home.dagster_home]
 
 
-def _summary(result) -> str:
-    parts = []
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        shown = {
-            key: value.value
-            for key, value in materialization.metadata.items()
-            if key in {"received", "ingested", "accepted", "rejected", "duplicates", "records", "items", "rows", "delta_version", "record_count"}
-        }
-        parts.append(f"{materialization.asset_key.to_user_string()} " + " ".join(f"{k}={v}" for k, v in shown.items()))
-    return "; ".join(parts)
+SHOWN_COUNTS = ("received", "ingested", "accepted", "rejected", "duplicates", "items_added", "record_count")
+REJECTIONS_COMMAND = {"traces": "feedback-pipeline traces rejections", "assessments": "feedback-pipeline assessments rejections"}
+
+
+@dataclass
+class StageCounts:
+    """The counts of a stage's runs, summed per asset; a run over a partition range counts once
+    (Dagster records one materialization per partition, all with the run's metadata)."""
+
+    runs: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, result: Any) -> None:
+        self.runs += 1
+        seen = set()
+        for event in result.get_asset_materialization_events():
+            materialization = event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            if asset in seen:
+                continue
+            seen.add(asset)
+            totals = self.counts.setdefault(asset, {})
+            for key in SHOWN_COUNTS:
+                entry = materialization.metadata.get(key)
+                if entry is not None and isinstance(entry.value, int):
+                    totals[key] = totals.get(key, 0) + entry.value
+
+    def line(self, stage: str) -> str:
+        parts = [f"{asset} " + " ".join(f"{k}={v:,}" for k, v in totals.items()) for asset, totals in self.counts.items()]
+        return f"{stage}: {self.runs} run(s); " + "; ".join(part.strip() for part in parts)
+
+    def pointers(self) -> list[str]:
+        return [
+            f"{totals['rejected']:,} {asset} rejected: `{REJECTIONS_COMMAND[asset]}` shows why"
+            for asset, totals in self.counts.items()
+            if totals.get("rejected") and asset in REJECTIONS_COMMAND
+        ]
+
+
+def failure_cause(result: Any, verbose: bool = False) -> str:
+    """The cause of a failed run in one line (the innermost error's type and first line), or the
+    whole chain of tracebacks with `verbose`."""
+    failure = next(iter(result.get_step_failure_events()), None)
+    if failure is None:
+        return "the run failed without a step failure: see the Dagster UI"
+    error = failure.event_specific_data.error
+    if verbose:
+        return error.to_string()
+    while error.cause is not None:
+        error = error.cause
+    return _one_line(error.cls_name, error.message or "")
+
+
+def _one_line(kind: str, message: str) -> str:
+    """`Kind: first line of the message`, without repeating a kind the message already names."""
+    lines = message.strip().splitlines()
+    text = lines[0] if lines else kind
+    return text if text.startswith(f"{kind}:") or kind in ("Failure", "DagsterError") else f"{kind}: {text}"
+
+
+def _stage_name(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def _wait_line(instance: dagster.DagsterInstance, job: Any) -> str | None:
+    """"waiting for run … to finish" when the job's pool is full (its slots held by other runs)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return None
+    pools = {node.definition.pool for node in job.graph.node_dict.values() if getattr(node.definition, "pool", None)}
+    for pool in sorted(pools):
+        info = storage.get_concurrency_info(pool)
+        if info.limit is not None and len(info.claimed_slots) >= info.limit:
+            holders = ", ".join(sorted(info.active_run_ids))
+            return f"waiting for run {holders} to finish (pool {pool}, limit {info.limit})"
+    return None
+
+
+def _execute(instance: dagster.DagsterInstance, request: Any, job: Any, log_level: str) -> Any:
+    from sensors.run_health import process_tags
+
+    return job.execute_in_process(
+        run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags={**{k: v for k, v in request.tags.items() if k != "dagster/run_key"}, **process_tags()},
+        partition_key=request.partition_key,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _repeated_gate_failure(instance: dagster.DagsterInstance, request: Any, run_id: str) -> str | None:
+    from sensors.datasets import TAG_FINGERPRINT, failed_build
+
+    if TAG_FINGERPRINT not in request.tags:
+        return None
+    return failed_build(instance, dict(request.tags), other_than=run_id)
 
 
 def run_pending(
-    home: FeedbackHome, echo=click.echo, log_level: str = "WARNING", stages: tuple[str, ...] = STAGES
+    home: FeedbackHome,
+    echo=click.echo,
+    log_level: str = "WARNING",
+    stages: tuple[str, ...] = STAGES,
+    verbose: bool = False,
 ) -> RunReport:
-    """Execute every stage's pending runs, in order, on the persistent Dagster instance."""
+    """Execute every stage's pending runs, in order, on the persistent Dagster instance. A failed
+    stage stops the stages after it (each depends on the one before). Runs a dead process left
+    STARTED on this host are marked failed first, so nothing waits on them."""
     from feedback_pipeline.definitions import defs
+    from sensors.run_health import fail_dead_runs
 
     instance = instance_for(home)
-    lake, landing = home.lake(), home.landing()
     report = RunReport()
-    for stage_name in stages:
-        stage = importlib.import_module(stage_name)
+    for line in fail_dead_runs(instance, judge_daemon_runs=False):
+        report.notes.append(line)
+        echo(line, err=True)
+    lake, landing = home.lake(), home.landing()
+    for position, stage_module in enumerate(stages):
+        stage, name = importlib.import_module(stage_module), _stage_name(stage_module)
+        counts, failed = StageCounts(), False
         for _ in range(MAX_ROUNDS):
-            requests = stage.pending_run_requests(lake, landing, instance)
+            try:
+                requests = stage.pending_run_requests(lake, landing, instance)
+            except Exception as exc:  # noqa: BLE001 - any error here is this stage's failure, told in one line
+                failed = True
+                cause = traceback.format_exc() if verbose else _one_line(type(exc).__name__, str(exc))
+                report.failures.append(f"{name}: finding what is pending: {cause}")
+                echo(f"{name}: FAILED finding what is pending: {cause}", err=True)
+                break
             if not requests:
                 break
-            failed = False
-            for request in requests:
-                job = defs.resolve_job_def(request.job_name)
-                result = job.execute_in_process(
-                    run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
-                    tags={k: v for k, v in request.tags.items() if k != "dagster/run_key"},
-                    partition_key=request.partition_key,
-                    instance=instance,
-                    raise_on_error=False,
-                )
-                report.runs += 1
-                where = request.partition_key or request.tags.get("dagster/asset_partition_range_start", "")
-                if result.success:
-                    echo(f"{request.job_name} {where}: {_summary(result)}")
-                else:
+            with click.progressbar(requests, label=name, file=sys.stderr, hidden=len(requests) < 2) as bar:
+                for request in bar:
+                    job = defs.resolve_job_def(request.job_name)
+                    waiting = _wait_line(instance, job)
+                    if waiting:
+                        echo(waiting, err=True)
+                    result = _execute(instance, request, job, log_level)
+                    report.runs += 1
+                    if result.success:
+                        counts.add(result)
+                        continue
+                    where = request.partition_key or request.tags.get("dagster/asset_partition_range_start", "")
+                    cause = failure_cause(result, verbose)
+                    earlier = _repeated_gate_failure(instance, request, result.run_id)
+                    if earlier:
+                        note = f"{name} {where}: the publish gate fails on these inputs again (as in run {earlier}); the current version is kept: {failure_cause(result)}"
+                        report.notes.append(note)
+                        echo(note, err=True)
+                        continue
                     failed = True
-                    failure = next(iter(result.get_step_failure_events()), None)
-                    reason = failure.event_specific_data.error.message.strip() if failure else "see the Dagster UI"
-                    report.failures.append(f"{request.job_name} {where} (run {result.run_id}): {reason}")
-                    echo(f"{request.job_name} {where}: FAILED: {reason}", err=True)
+                    report.failures.append(f"{name} {where} (run {result.run_id}): {cause}")
+                    echo(f"{name} {where}: FAILED (run {result.run_id}): {cause}", err=True)
             if failed:
                 break
+        if counts.runs:
+            echo(counts.line(name))
+            for pointer in counts.pointers():
+                report.notes.append(pointer)
+                echo(pointer)
+        if failed:
+            later = [_stage_name(module) for module in stages[position + 1 :]]
+            if later:
+                stopped = f"stopped: {name} failed, so {', '.join(later)} did not run (they depend on it)"
+                report.notes.append(stopped)
+                echo(stopped, err=True)
+            break
     return report
 
 
@@ -109,15 +234,14 @@ def print_tables(home: FeedbackHome, echo=click.echo) -> None:
 
 
 @click.command()
-@click.option("--verbose", is_flag=True, help="Show Dagster's run logs.")
+@click.option("--verbose", is_flag=True, help="Show Dagster's run logs and the full traceback of a failure.")
 def run(verbose: bool) -> None:
     """Process everything pending once (the work the sensors would trigger), then exit."""
     home = FeedbackHome.from_env()
-    report = run_pending(home, log_level="DEBUG" if verbose else "WARNING")
+    report = run_pending(home, log_level="DEBUG" if verbose else "CRITICAL", verbose=verbose)
     if report.failures:
-        click.echo(f"{len(report.failures)} of {report.runs} runs failed:", err=True)
-        for failure in report.failures:
-            click.echo(f"  {failure}", err=True)
+        more = "" if verbose else " (`feedback-pipeline run --verbose` or the run in the Dagster UI shows the traceback)"
+        click.echo(f"{len(report.failures)} of {report.runs} run(s) failed{more}", err=True)
         sys.exit(1)
     click.echo("nothing pending" if report.runs == 0 else f"{report.runs} run(s) succeeded")
 
