@@ -125,16 +125,19 @@ class Lake:
         table = self.table(name)
         return [] if table is None else table.history(limit)
 
-    def _commit(self, metadata: dict[str, str] | None) -> CommitProperties | None:
-        if not metadata:
+    def _commit(self, metadata: dict[str, str] | None, max_retries: int | None = None) -> CommitProperties | None:
+        if not metadata and max_retries is None:
             return None
-        return CommitProperties(custom_metadata={k: str(v) for k, v in metadata.items()})
+        custom = {k: str(v) for k, v in metadata.items()} if metadata else None
+        return CommitProperties(custom_metadata=custom, max_commit_retries=max_retries)
 
     def _create(
         self, name: str, frame: pl.DataFrame, partition_by: list[str] | None, commit_metadata: dict[str, str] | None
     ) -> WriteResult | None:
         """Create the table holding `frame` (its first version), or None when it already exists:
-        of two writers creating it at once one commits version 0, the other gets None."""
+        of two writers creating it at once one commits version 0, the other gets None. The creation
+        commit is not retried by delta-rs: a retry would land the loser's rows as version 1 of the
+        winner's table (seen on S3, where the race window is wide), so the loser merges instead."""
         if self.exists(name):
             return None
         try:
@@ -144,7 +147,7 @@ class Lake:
                 mode="error",
                 partition_by=partition_by,
                 storage_options=self.delta_options,
-                commit_properties=self._commit(commit_metadata),
+                commit_properties=self._commit(commit_metadata, max_retries=0),
             )
         except (CommitFailedError, DeltaError):
             if not self.exists(name):
