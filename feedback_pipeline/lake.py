@@ -23,7 +23,7 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from feedback_pipeline.storage import delta_options, fsspec_options
+from feedback_pipeline.storage import delta_options, filesystem
 
 COMMIT_ATTEMPTS = 12
 BACKOFF_FIRST_SECONDS = 0.05
@@ -282,9 +282,7 @@ class Lake:
 
     def tables(self) -> list[str]:
         """Names of the Delta tables under the root (nested ones like `evaluation_datasets/x` included)."""
-        from fsspec.core import url_to_fs
-
-        fs, root = url_to_fs(self.uri, **fsspec_options(self.storage_options))
+        fs, root = filesystem(self.uri, self.storage_options)
         root = root.rstrip("/")
         found = []
         for pattern in (f"{root}/*/_delta_log", f"{root}/*/*/_delta_log"):

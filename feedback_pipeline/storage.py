@@ -119,6 +119,14 @@ def _addressing_style(options: dict[str, str]) -> str | None:
     return None
 
 
+def filesystem(location: str, options: dict[str, str]) -> tuple[Any, str]:
+    """The fsspec filesystem and path of `location`, with the options translated. Listings are not
+    cached: a long-lived process (a sensor, the Review App) must see files other hosts land."""
+    from fsspec.core import url_to_fs
+
+    return url_to_fs(location, use_listings_cache=False, **fsspec_options(options))
+
+
 def read_bytes(location: str, options: dict[str, str]) -> bytes | None:
     """The bytes of a file at a local path or store URI, or None when there is no such file."""
     if "://" not in location or location.startswith("file://"):
@@ -128,9 +136,7 @@ def read_bytes(location: str, options: dict[str, str]) -> bytes | None:
                 return handle.read()
         except FileNotFoundError:
             return None
-    from fsspec.core import url_to_fs
-
-    fs, path = url_to_fs(location, **fsspec_options(options))
+    fs, path = filesystem(location, options)
     try:
         return fs.cat_file(path)
     except FileNotFoundError:
