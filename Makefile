@@ -36,15 +36,22 @@ demo: install
 test: install-test chromium postgres compose check-defs
 	$(BIN)/python -m pytest
 
-## up: the Dagster UI and daemon, with DAGSTER_HOME under FEEDBACK_HOME so state survives restarts,
-##     and the Review App (REVIEW_APP_PORT, default 8000) in the background, stopped with them
+## up: the Dagster UI (DAGSTER_PORT, default 3000) and daemon, with DAGSTER_HOME under FEEDBACK_HOME so
+##     state survives restarts, and the Review App (REVIEW_APP_PORT, default 8000); Ctrl-C or SIGTERM stops
+##     both (Dagster gets UP_STOP_SECONDS to shut down, then its process group is killed)
+DAGSTER_PORT ?= 3000
 REVIEW_APP_PORT ?= 8000
+UP_STOP_SECONDS ?= 10
 up: install
 	@$(BIN)/feedback-pipeline dagster-home >/dev/null
 	@$(BIN)/feedback-pipeline review-app --port $(REVIEW_APP_PORT) & review_app=$$!; \
-	  trap 'kill $$review_app 2>/dev/null' EXIT INT TERM; \
-	  echo "Review App: http://127.0.0.1:$(REVIEW_APP_PORT) (invite reviewers: $(BIN)/feedback-pipeline reviewers invite EMAIL)"; \
-	  $(BIN)/dagster dev -w workspace.yaml
+	  setsid $(BIN)/dagster dev -w workspace.yaml --port $(DAGSTER_PORT) & dagster=$$!; \
+	  stop() { trap - INT TERM EXIT; kill -TERM $$review_app 2>/dev/null; kill -TERM -$$dagster 2>/dev/null; \
+	    for _ in $$(seq $$(( $(UP_STOP_SECONDS) * 5 ))); do kill -0 -$$dagster 2>/dev/null || break; sleep 0.2; done; \
+	    kill -KILL -$$dagster 2>/dev/null; wait; }; \
+	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	  echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  Review App: http://127.0.0.1:$(REVIEW_APP_PORT) (invite reviewers: $(BIN)/feedback-pipeline reviewers invite EMAIL)"; \
+	  wait $$dagster
 
 ## bench: every stage beside its I/O floor, and the MLflow comparison; into bench/RESULTS.md (BENCH_ARGS="--scale medium")
 bench: $(VENV)/.installed-bench wrk

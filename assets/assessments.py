@@ -9,6 +9,7 @@ re-collects those days' landing files and re-derives their assessments from `sub
 import dagster as dg
 import polars as pl
 
+from assets.metadata import records_table
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline.submission_collection import collect_submissions
@@ -78,7 +79,8 @@ def assessments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
 @dg.asset_check(
     asset=assessments,
     description="Great Expectations suites derived from the label schemas, on the assessments the run changed "
-    "(on the whole table when executed outside a sensor run).",
+    "(on the whole table when executed outside a sensor run). Warns only: a failure means stored answers no "
+    "longer fit a changed schema; backfill their dates to re-validate them.",
 )
 def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     from feedback_pipeline.suites import check_assessments
@@ -93,7 +95,7 @@ def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake
             "rows_evaluated": outcome.evaluated,
             "expectations": len(outcome.results),
             "failed_expectations": len(outcome.failures),
-            "failures": dg.MetadataValue.json(outcome.failures[:20]),
+            "failures": records_table(outcome.failures[:20]),
         },
     )
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from assets.metadata import counts_table
 from assets.resources import LakeResource
 from feedback_pipeline import datasets
 from feedback_pipeline.home import FeedbackHome
@@ -37,14 +38,19 @@ class EvaluationDatasetConfig(dg.Config):
             "publish_gate",
             asset="evaluation_datasets",
             blocking=True,
-            description="Inputs present, no duplicate record keys, expectation values of their label schema's type.",
+            description="Inputs present, no duplicate record keys, expectation values of their label schema's type. "
+            "Blocking: on failure nothing is published; read its `failures` metadata.",
         )
     ],
     group_name="datasets",
     kinds={"delta", "polars"},
 )
 def evaluation_datasets(context: dg.AssetExecutionContext, config: EvaluationDatasetConfig, lake: LakeResource):
-    """Records in MLflow's shape at lake/evaluation_datasets/<name>; the Delta version is the dataset version."""
+    """Records in MLflow's shape at lake/evaluation_datasets/<name>; the Delta version is the dataset version.
+
+    If the publish gate fails the current version is kept: its metadata lists the failures (duplicate
+    record keys, expectation values of the wrong type, missing inputs); fix the answers or the label
+    schema, and the next change of the inputs builds again."""
     name = context.partition_key
     store = lake.lake()
     settings = config.resolve(name)
@@ -79,7 +85,7 @@ def evaluation_datasets(context: dg.AssetExecutionContext, config: EvaluationDat
         ).version
     metadata = datasets.build_metadata(build, audit, version)
     metadata["preview"] = dg.MetadataValue.md(metadata["preview"])
-    metadata["coverage"] = dg.MetadataValue.json(metadata["coverage"])
-    metadata["disagreements"] = dg.MetadataValue.json(metadata["disagreements"])
+    metadata["coverage"] = counts_table("expectation", metadata["coverage"], "records with it")
+    metadata["disagreements"] = counts_table("expectation", metadata["disagreements"], "records whose reviewers disagree")
     metadata["source_fingerprint"] = fingerprint
     yield dg.MaterializeResult(metadata=metadata, check_results=[check])

@@ -4,6 +4,7 @@ and `session_items`, one dynamic partition per labeling session (keyed by `label
 
 import dagster as dg
 
+from assets.metadata import markdown_table
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import definition_events, schemas, sessions
 
@@ -12,7 +13,9 @@ labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sess
 
 @dg.asset(group_name="labeling", kinds={"delta", "polars"})
 def label_schemas(lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
-    """Every version of every label schema (one row per name and version; deletes are soft)."""
+    """Every version of every label schema (one row per name and version; deletes are soft).
+
+    If it fails: a definition file in the landing zone is unreadable; the error names it."""
     table = schemas.fold_label_schemas(definition_events.read_events(landing.landing()))
     result = lake.lake().merge(schemas.TABLE, table, on=["name", "version"], change_column="content_hash")
     return dg.MaterializeResult(
@@ -27,7 +30,9 @@ def label_schemas(lake: LakeResource, landing: LandingResource) -> dg.Materializ
 
 @dg.asset(group_name="labeling", kinds={"delta", "polars"})
 def labeling_sessions(lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
-    """Every labeling session as currently defined (deleted ones flagged)."""
+    """Every labeling session as currently defined (deleted ones flagged).
+
+    If it fails: a definition file in the landing zone is unreadable; the error names it."""
     table = sessions.fold_labeling_sessions(definition_events.read_events(landing.landing()))
     result = lake.lake().merge(sessions.TABLE, table, on=["labeling_session_id"], change_column="content_hash")
     return dg.MaterializeResult(
@@ -51,7 +56,8 @@ def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing
     """Immutable copies of a session's traces: new matches are appended, existing items never change.
 
     The Delta table is partitioned by session_id and each run merges only into its own partition,
-    so sessions refreshed at the same time do not conflict (a conflict on first creation is retried).
+    so sessions refreshed at the same time do not conflict (the lake retries commits that race).
+    If it fails, the session's assessments wait for its snapshot: fix the cause and re-run the partition.
     """
     handle = lake.lake()
     session_id = context.partition_key
@@ -72,13 +78,20 @@ def session_items(context: dg.AssetExecutionContext, lake: LakeResource, landing
             "items": existing.height + result.rows_inserted,
             "items_added": result.rows_inserted,
             "missing_trace_ids": len(snapshot.missing_trace_ids),
-            "missing_trace_ids_sample": dg.MetadataValue.json(snapshot.missing_trace_ids[:20]),
+            "missing_trace_ids_sample": markdown_table(["trace_id"], ([trace_id] for trace_id in snapshot.missing_trace_ids[:20])),
             "delta_version": result.version,
         }
     )
 
 
-labeling_definitions_job = dg.define_asset_job("labeling_definitions_job", selection=[label_schemas, labeling_sessions])
+labeling_definitions_job = dg.define_asset_job(
+    "labeling_definitions_job",
+    selection=[label_schemas, labeling_sessions],
+    description="Fold the definition events into `label_schemas` and `labeling_sessions`. Safe to re-run.",
+)
 session_items_job = dg.define_asset_job(
-    "session_items_job", selection=[session_items], partitions_def=labeling_session_partitions
+    "session_items_job",
+    selection=[session_items],
+    partitions_def=labeling_session_partitions,
+    description="Snapshot one labeling session's traces into `session_items` (append-only). Safe to re-run.",
 )

@@ -25,7 +25,10 @@ class TraceFilesConfig(dg.Config):
 def traces(
     context: dg.AssetExecutionContext, config: TraceFilesConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
-    """MLflow traces, one row per trace_id, daily-partitioned on request time; malformed lines go to `trace_rejections`."""
+    """MLflow traces, one row per trace_id, daily-partitioned on request time; malformed lines go to `trace_rejections`.
+
+    If it fails: the run's error names the landing file; `feedback-pipeline traces rejections` lists
+    refused lines. Re-run the run (or backfill the days) once the cause is fixed: ingest is idempotent."""
     the_lake, zone = lake.lake(), landing.landing()
     days = context.partition_key_range
     keys = config.landing_keys or exports.landing_keys_for_days(the_lake, days.start, days.end)

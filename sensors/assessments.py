@@ -14,14 +14,13 @@ import dagster as dg
 
 from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
 from assets.resources import LakeResource, LandingResource
+from feedback_pipeline import pending
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from feedback_pipeline.submission_contract import AREA
-from feedback_pipeline.submission_runs import Batch, batches
-from feedback_pipeline.submission_watermarks import processed_watermark, ready_keys, underived_dates
+from feedback_pipeline.submission_runs import Batch
 
-FILES_PER_RUN = 2_000
-FILES_PER_TICK = 10_000
+FILES_PER_RUN = pending.SUBMISSION_FILES_PER_RUN
+FILES_PER_TICK = pending.SUBMISSION_FILES_PER_LOOK
 INTERVAL_SECONDS = 10
 
 
@@ -39,33 +38,27 @@ def run_request(batch: Batch) -> dg.RunRequest:
     job_name=JOB_NAME,
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests assessments_job runs for new files in the submissions landing area.",
+    description="Requests assessments_job runs for new files in the submissions landing area (files after a trace "
+    "file still waiting to be ingested wait for it). If a tick fails, the landing zone or the lake is unreadable.",
 )
 def submissions_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
 ) -> dg.SensorResult | dg.SkipReason:
-    store, zone = lake.lake(), landing.landing()
-    cursor = context.cursor or processed_watermark(store)
-    listed = zone.list(AREA, after=cursor, limit=FILES_PER_TICK)
-    if not listed:
-        return dg.SkipReason(f"no submission files after {cursor or 'the start'}")
-    keys = ready_keys(store, zone, listed)
-    if not keys:
-        return dg.SkipReason(f"{len(listed)} submission file(s) wait for earlier trace files to be ingested")
-    return dg.SensorResult(
-        run_requests=[run_request(batch) for batch in batches(keys, cursor, FILES_PER_RUN, zone.sizes(keys))],
-        cursor=keys[-1],
+    work = pending.submission_work(
+        lake.lake(), landing.landing(), after=context.cursor or None, limit=FILES_PER_TICK,
+        files_per_run=FILES_PER_RUN, with_underived=False,
     )
+    if not work.listed:
+        return dg.SkipReason(f"no submission files after {context.cursor or 'the last processed file'}")
+    if not work:
+        return dg.SkipReason(f"{work.listed} submission file(s) wait for earlier trace files to be ingested")
+    return dg.SensorResult(run_requests=[run_request(batch) for batch in work.batches], cursor=work.last_key)
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """Runs that process everything pending: landing files not collected yet, and whole days whose
-    collected submissions were never derived (a run died between its two steps)."""
-    watermark = processed_watermark(lake)
-    keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
-    requests = [run_request(batch) for batch in batches(keys, watermark, FILES_PER_RUN, landing.sizes(keys))]
-    covered = {request.partition_key for request in requests}
-    for day in underived_dates(lake):
-        if day.isoformat() not in covered:
-            requests.append(dg.RunRequest(job_name=JOB_NAME, partition_key=day.isoformat()))
-    return requests
+    """Runs that process everything pending (`pending.submission_work`): landing files not collected
+    yet, and whole days whose collected submissions were never derived."""
+    work = pending.submission_work(lake, landing, files_per_run=FILES_PER_RUN)
+    return [run_request(batch) for batch in work.batches] + [
+        dg.RunRequest(job_name=JOB_NAME, partition_key=day.isoformat()) for day in work.underived_days
+    ]

@@ -29,7 +29,7 @@ import dagster as dg
 
 from assets import datasets as dataset_assets
 from assets.resources import LakeResource
-from feedback_pipeline import datasets
+from feedback_pipeline import pending
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
@@ -53,25 +53,21 @@ evaluation_datasets_job = dg.define_asset_job(
     "evaluation_datasets_job",
     selection=dg.AssetSelection.assets(dataset_assets.evaluation_datasets),
     partitions_def=dataset_assets.evaluation_datasets_partitions,
+    description="Build one dataset's next version behind its publish gate. A failed gate keeps the current version.",
 )
 INPUT_ASSETS = [dg.AssetKey(name) for name in ("assessments", "session_items", "label_schemas", "labeling_sessions")]
 FOLLOW_SECONDS = 5
 
 
-def _last_fingerprint(lake: Lake, instance: dg.DagsterInstance, name: str) -> set[str]:
-    """Fingerprints the dataset was last built from: its last Delta commit, and its last materialization."""
-    seen: set[str] = set()
-    history = lake.history(datasets.table_name(name), limit=1)
-    if history and history[0].get("source_fingerprint"):
-        seen.add(history[0]["source_fingerprint"])
+def _last_materialized_fingerprint(instance: dg.DagsterInstance, name: str) -> str | None:
+    """The fingerprint the dataset's last materialization was built from (a build that changed
+    nothing makes no Delta version, so the lake alone does not know it)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("evaluation_datasets"), asset_partitions=[name]), limit=1
     ).records
     materialization = records[0].asset_materialization if records else None
     entry = materialization.metadata.get("source_fingerprint") if materialization else None
-    if entry is not None:
-        seen.add(entry.value)
-    return seen
+    return None if entry is None else entry.value
 
 
 def fingerprint_digest(fingerprint: str) -> str:
@@ -111,12 +107,10 @@ def _requests(
     """Datasets (named by live sessions) and the builds they need. With `requested_runs_count` (the
     sensors), a fingerprint a run already attempted or is attempting is not requested again, and a
     dataset whose build is still queued or running waits for it: the build's success re-checks."""
-    names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
-    home = FeedbackHome.from_env()
+    work = pending.dataset_work(lake, FeedbackHome.from_env().root)
     requests = []
-    for name in names:
-        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(home.root), home.storage_options))
-        if fingerprint in _last_fingerprint(lake, instance, name):
+    for name, fingerprint in work.builds.items():
+        if fingerprint == _last_materialized_fingerprint(instance, name):
             continue
         tags = {TAG_DATASET: name, TAG_FINGERPRINT: fingerprint_digest(fingerprint)}
         job = evaluation_datasets_job.name
@@ -134,7 +128,7 @@ def _requests(
                 tags=tags,
             )
         )
-    return names, requests[:MAX_RUNS_PER_TICK]
+    return work.names, requests[:MAX_RUNS_PER_TICK]
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
@@ -156,7 +150,13 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     )
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: a partition per dataset the sessions name, and a build when its inputs changed. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """Adds a partition per dataset that sessions name, and requests a build when its inputs changed."""
     return _sensor_result(lake.lake(), context.instance)
@@ -174,7 +174,13 @@ def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | N
     return max(newest, default=None)
 
 
-@dg.sensor(job=evaluation_datasets_job, minimum_interval_seconds=FOLLOW_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=evaluation_datasets_job,
+    minimum_interval_seconds=FOLLOW_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Right after an input of the datasets materializes: the builds its change calls for. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
+)
 def evaluation_datasets_on_inputs_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -195,6 +201,8 @@ def evaluation_datasets_on_inputs_sensor(
     request_job=evaluation_datasets_job,
     minimum_interval_seconds=FOLLOW_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a dataset build succeeds: the next build, when its inputs moved during the last one. "
+    "If a tick fails, the lake or the Dagster instance is unreadable: the tick's error says which.",
 )
 def evaluation_datasets_after_build_sensor(
     context: dg.RunStatusSensorContext, lake: LakeResource

@@ -12,7 +12,7 @@ from assets.labeling import (
     session_items_job,
 )
 from assets.resources import LandingResource
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, pending, sessions
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
 from sensors.partitions import add_partitions
@@ -33,9 +33,12 @@ def _session_runs(session_ids: list[str], suffix: str) -> list[dg.RunRequest]:
     jobs=[labeling_definitions_job, session_items_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New label-schema or session events: refresh the definition tables and snapshot the sessions. "
+    "If a tick fails, a definition file is unreadable: the error names it.",
 )
 def labeling_definitions_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
-    """New schema or session events: refresh the definition tables, add session partitions, snapshot sessions."""
+    """New schema or session events: refresh the definition tables, add session partitions, snapshot sessions.
+    If a tick fails, a definition file is unreadable: the error names it."""
     keys = landing.landing().list(definition_events.AREA, after=context.cursor or None, limit=BATCH)
     if not keys:
         return dg.SkipReason("no new definition files")
@@ -60,6 +63,8 @@ def labeling_definitions_sensor(context: dg.SensorEvaluationContext, landing: La
     job=session_items_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     execution_timezone="UTC",
+    description="Each minute: refresh the sessions with a trace_filter whose refresh_cron is due. If a tick "
+    "fails, a definition file is unreadable or a refresh_cron is invalid: the error names it.",
 )
 def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: LandingResource) -> list[dg.RunRequest] | dg.SkipReason:
     """Each minute, refresh the sessions with a trace_filter whose refresh_cron (UTC, hourly by default) is due."""
@@ -74,26 +79,11 @@ def session_refresh_schedule(context: dg.ScheduleEvaluationContext, landing: Lan
 
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """Runs that bring the labeling tables up to date with the definition events and the traces table.
-
-    Nothing is pending before the first schema or session event (the built-in schemas are
-    published with the first definition)."""
-    events = definition_events.read_events(landing)
-    last_key = events["landing_key"].max() if events.height else "none"
+    """Runs that bring the labeling tables up to date with the definition events and the traces
+    table (`pending.labeling_work`); adds the partitions of the sessions due."""
+    work = pending.labeling_work(lake, landing)
     runs: list[dg.RunRequest] = []
-    unpublished = events.height > 0 and (
-        lake.unseen(schemas.TABLE, schemas.fold_label_schemas(events), on=["name", "version"], change_column="content_hash").height
-        or lake.unseen(
-            sessions.TABLE, sessions.fold_labeling_sessions(events), on=["labeling_session_id"], change_column="content_hash"
-        ).height
-    )
-    if unpublished:
-        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{last_key}"))
-    traces = lake.scan("traces")
-    due = []
-    for sid in sessions.live_sessions(sessions.fold_labeling_sessions(events))["labeling_session_id"].to_list():
-        snapshot = sessions.refresh_session(sid, events, traces, sessions.existing_items(lake, sid))
-        if snapshot is not None and snapshot.items.height:
-            due.append(sid)
-    add_partitions(instance, PARTITIONS, due)
-    return runs + _session_runs(due, f"{last_key}:{lake.version('traces')}")
+    if work.definitions_stale:
+        runs.append(dg.RunRequest(job_name=labeling_definitions_job.name, run_key=f"labeling_definitions:{work.last_key}"))
+    add_partitions(instance, PARTITIONS, work.sessions_due)
+    return runs + _session_runs(work.sessions_due, f"{work.last_key}:{lake.version('traces')}")

@@ -6,16 +6,20 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.resources import LandingResource
+from assets.resources import LakeResource, LandingResource
 from assets.traces import TRACE_DAYS, traces
-from feedback_pipeline import exports
+from feedback_pipeline import exports, pending
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.landing import LandingZone, processed_high_water
+from feedback_pipeline.landing import LandingZone
 
 FILES_PER_RUN = 50
-FILES_PER_TICK = 1_000
 
-ingest_traces = dg.define_asset_job("ingest_traces", selection=[traces], partitions_def=TRACE_DAYS)
+ingest_traces = dg.define_asset_job(
+    "ingest_traces",
+    selection=[traces],
+    partitions_def=TRACE_DAYS,
+    description="Parse a batch of trace files from the landing zone into `traces`. A failed run is safe to re-run.",
+)
 
 
 def _clamp(day: str) -> str:
@@ -51,10 +55,13 @@ def trace_run_requests(keys: list[str]) -> list[dg.RunRequest]:
     job=ingest_traces,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New MLflow trace files in the landing zone: at most 1,000 files per tick, 50 per run.",
+    description="New MLflow trace files in the landing zone: at most 1,000 files per tick, 50 per run. If a tick "
+    "fails, the landing zone is unreadable (check FEEDBACK_LANDING_URI and its credentials).",
 )
-def trace_files_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult | dg.SkipReason:
-    keys = landing.landing().list("traces", after=context.cursor or None, limit=FILES_PER_TICK)
+def trace_files_sensor(
+    context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource
+) -> dg.SensorResult | dg.SkipReason:
+    keys = pending.trace_files(lake.lake(), landing.landing(), after=context.cursor or None)
     if not keys:
         return dg.SkipReason("no new trace files")
     return dg.SensorResult(run_requests=trace_run_requests(keys), cursor=keys[-1])
@@ -62,5 +69,4 @@ def trace_files_sensor(context: dg.SensorEvaluationContext, landing: LandingReso
 
 def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Runs for every trace file after the last one a run consumed (what `feedback-pipeline run` does)."""
-    keys = landing.list("traces", after=processed_high_water(lake, "traces"), limit=FILES_PER_TICK)
-    return trace_run_requests(keys)
+    return trace_run_requests(pending.trace_files(lake, landing))

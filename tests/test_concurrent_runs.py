@@ -168,3 +168,21 @@ def test_a_failed_stage_stops_the_stages_after_it_and_says_why_in_one_line(lande
     assert "stopped: labeling failed, so assessments, datasets did not run" in err
     assert "Traceback" not in err and len(err.splitlines()) <= 4, err
     assert not lake.exists("assessments") and not lake.exists("submissions")
+
+
+def test_a_publish_gate_that_fails_again_on_the_same_inputs_is_a_note_not_a_failure(home):
+    from feedback_pipeline.cli.pipeline import run_pending
+    from tests.datasets_world import expectation, label_schema, trace, write_world
+
+    lake, lines = home.lake(), []
+    schemas = [label_schema("rating", "numeric", {"min_value": 1, "max_value": 5})]
+    write_world(lake, [trace("tr-1", "q1", "a")], [expectation("a-1", "tr-1", "rating", 9)], schemas=schemas)
+
+    first = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("sensors.datasets",))
+    assert first.runs == 1 and len(first.failures) == 1
+    assert "values must be between 1.0 and 5.0" in first.failures[0] and "Traceback" not in first.failures[0]
+
+    again = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("sensors.datasets",))
+    assert (again.runs, again.failures) == (1, [])
+    [note] = again.notes
+    assert "the publish gate fails on these inputs again" in note and "current version is kept" in note

@@ -69,7 +69,10 @@ def test_run_config_overrides_the_disagreement_rule(home):
             lake, "summaries", instance, run_config={"ops": {"evaluation_datasets": {"config": {"disagreement": "majority"}}}}
         )
         metadata = result.get_asset_materialization_events()[0].materialization.metadata
-        assert metadata["disagreements"].value == {"expected_summary": 1, "topic": 1}
+        assert metadata["disagreement_total"].value == 2
+        assert metadata["disagreements"].value == (
+            "| expectation | records whose reviewers disagree |\n|---|---|\n| expected_summary | 1 |\n| topic | 1 |"
+        )
 
     assert load_evaluation_dataset("summaries").records()[0]["expectations"] == {"expected_summary": "long", "topic": "billing"}
 
@@ -79,7 +82,7 @@ def test_run_builds_the_sample_dataset_from_real_ingestion_labeling_and_assessme
     cli("traces", "import", str(samples / "mlflow_traces.jsonl"))
     cli("apply", str(samples / "labeling.yaml"))
     first = cli("run").stdout.decode()
-    assert "evaluation_datasets_job summaries:" in first
+    assert "datasets: 1 run(s); evaluation_datasets record_count=" in first
 
     lake = home.lake()
     items = lake.read("session_items").get_column("trace_id")

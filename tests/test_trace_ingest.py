@@ -9,7 +9,7 @@ import polars as pl
 
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import TraceFileLabel, import_traces
-from assets.resources import LandingResource
+from assets.resources import LakeResource, LandingResource
 from feedback_pipeline.landing import processed_high_water
 from tests.conftest import FIXTURES
 
@@ -116,17 +116,17 @@ def test_sensor_requests_bounded_batches_with_deterministic_run_keys_and_advance
     keys = home.landing().list("traces")
     with dg.instance_for_test() as instance:
         landing = LandingResource(uri=home.landing_uri)
-        first = trace_sensors.trace_files_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+        first = trace_sensors.trace_files_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing, "lake": LakeResource(uri=home.lake_uri)}))
         assert first.cursor == keys[-1]
         assert [r.run_key for r in first.run_requests] == [f"traces:{keys[0]}..{keys[-1]}"]
         request = first.run_requests[0]
         assert request.run_config["ops"]["traces"]["config"]["landing_keys"] == keys
         day = TraceFileLabel.parse(keys[0]).first_date
         assert request.tags["dagster/asset_partition_range_start"] == day
-        again = trace_sensors.trace_files_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+        again = trace_sensors.trace_files_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing, "lake": LakeResource(uri=home.lake_uri)}))
         assert again.run_requests == first.run_requests, "the same cursor gives the same run keys"
         after = trace_sensors.trace_files_sensor(
-            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"landing": landing})
+            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"landing": landing, "lake": LakeResource(uri=home.lake_uri)})
         )
         assert isinstance(after, dg.SkipReason)
     many = [f"{key[:-6]}{n:03d}.jsonl" for n in range(40) for key in keys]

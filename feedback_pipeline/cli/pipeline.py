@@ -49,7 +49,9 @@ def instance_for(home: FeedbackHome) -> dagster.DagsterInstance:
     return _INSTANCES[home.dagster_home]
 
 
-SHOWN_COUNTS = ("received", "ingested", "accepted", "rejected", "duplicates", "items_added", "record_count")
+SHOWN_COUNTS = (
+    "received", "ingested", "accepted", "rejected", "duplicates", "rows", "items", "items_added", "record_count"
+)
 REJECTIONS_COMMAND = {"traces": "feedback-pipeline traces rejections", "assessments": "feedback-pipeline assessments rejections"}
 
 
@@ -147,6 +149,12 @@ def _repeated_gate_failure(instance: dagster.DagsterInstance, request: Any, run_
     return failed_build(instance, dict(request.tags), other_than=run_id)
 
 
+def _identity(request: Any) -> tuple:
+    """What makes two requests the same work: a stage asked again in this invocation does not
+    repeat a request it already executed (a build whose gate failed stays pending)."""
+    return (request.job_name, request.partition_key, request.run_key, tuple(sorted(request.tags.items())))
+
+
 def run_pending(
     home: FeedbackHome,
     echo=click.echo,
@@ -168,7 +176,7 @@ def run_pending(
     lake, landing = home.lake(), home.landing()
     for position, stage_module in enumerate(stages):
         stage, name = importlib.import_module(stage_module), _stage_name(stage_module)
-        counts, failed = StageCounts(), False
+        counts, failed, attempted = StageCounts(), False, set()
         for _ in range(MAX_ROUNDS):
             try:
                 requests = stage.pending_run_requests(lake, landing, instance)
@@ -178,9 +186,12 @@ def run_pending(
                 report.failures.append(f"{name}: finding what is pending: {cause}")
                 echo(f"{name}: FAILED finding what is pending: {cause}", err=True)
                 break
+            requests = [request for request in requests if _identity(request) not in attempted]
             if not requests:
                 break
-            with click.progressbar(requests, label=name, file=sys.stderr, hidden=len(requests) < 2) as bar:
+            attempted.update(_identity(request) for request in requests)
+            hidden = len(requests) < 2 or not sys.stderr.isatty()
+            with click.progressbar(requests, label=name, file=sys.stderr, hidden=hidden) as bar:
                 for request in bar:
                     job = defs.resolve_job_def(request.job_name)
                     waiting = _wait_line(instance, job)
@@ -195,7 +206,10 @@ def run_pending(
                     cause = failure_cause(result, verbose)
                     earlier = _repeated_gate_failure(instance, request, result.run_id)
                     if earlier:
-                        note = f"{name} {where}: the publish gate fails on these inputs again (as in run {earlier}); the current version is kept: {failure_cause(result)}"
+                        note = (
+                            f"{name} {where}: the publish gate fails on these inputs again (as in run {earlier}); "
+                            f"the current version is kept: {failure_cause(result)}"
+                        )
                         report.notes.append(note)
                         echo(note, err=True)
                         continue
@@ -238,6 +252,11 @@ def print_tables(home: FeedbackHome, echo=click.echo) -> None:
 def run(verbose: bool) -> None:
     """Process everything pending once (the work the sensors would trigger), then exit."""
     home = FeedbackHome.from_env()
+    from feedback_pipeline.pending import anything_pending
+
+    if not anything_pending(home.lake(), home.landing(), home.root):
+        click.echo("nothing pending")
+        return
     report = run_pending(home, log_level="DEBUG" if verbose else "CRITICAL", verbose=verbose)
     if report.failures:
         more = "" if verbose else " (`feedback-pipeline run --verbose` or the run in the Dagster UI shows the traceback)"
