@@ -6,7 +6,7 @@ export FEEDBACK_HOME ?= $(CURDIR)/.feedback
 export DAGSTER_HOME  ?= $(FEEDBACK_HOME)/dagster
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test up install install-test chromium wrk check-defs bench clean
+.PHONY: demo test up install install-test chromium postgres compose wrk check-defs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,9 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/feedback-pipeline demo
 
-## test: install what the tests need (Debian's chromium included, when root), then run pytest
-test: install-test chromium check-defs
+## test: install what the tests need (Debian's chromium, postgresql and docker-compose included, when root),
+##       then run pytest; the S3-compatible server (SeaweedFS) comes with the [test] extra
+test: install-test chromium postgres compose check-defs
 	$(BIN)/python -m pytest
 
 ## up: the Dagster UI (DAGSTER_PORT, default 3000) and daemon, with DAGSTER_HOME under FEEDBACK_HOME so
@@ -42,7 +43,7 @@ DAGSTER_PORT ?= 3000
 REVIEW_APP_PORT ?= 8000
 UP_STOP_SECONDS ?= 10
 up: install
-	@$(BIN)/python -c "from feedback_pipeline.home import FeedbackHome; FeedbackHome.from_env().ensure_dagster_home()"
+	@$(BIN)/feedback-pipeline dagster-home >/dev/null
 	@$(BIN)/feedback-pipeline review-app --port $(REVIEW_APP_PORT) & review_app=$$!; \
 	  setsid $(BIN)/dagster dev -w workspace.yaml --port $(DAGSTER_PORT) & dagster=$$!; \
 	  stop() { trap - INT TERM EXIT; kill -TERM $$review_app 2>/dev/null; kill -TERM -$$dagster 2>/dev/null; \
@@ -62,6 +63,22 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: /usr/bin/chromium is missing (apt-get install chromium); browser tests will be skipped"; fi
 
+## postgres: Debian's PostgreSQL server binaries (the tests start their own cluster; no service is created)
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  mkdir -p /etc/postgresql-common && \
+	  { [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; } && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "note: PostgreSQL is missing (apt-get install postgresql); the scale-out tests will be skipped"; fi
+
+## compose: a `docker compose` or `docker-compose` client to validate deploy/compose.yaml (no engine needed)
+compose:
+	@if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
+	else echo "note: no docker compose client (apt-get install docker-compose); deploy/compose.yaml gets the structural check only"; fi
+
 wrk:
 	@if command -v wrk >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -69,7 +86,7 @@ wrk:
 	else echo "note: wrk is missing (apt-get install wrk); the Review App benchmark will say so"; fi
 
 check-defs: install
-	@$(BIN)/python -c "from feedback_pipeline.home import FeedbackHome; FeedbackHome.from_env().ensure_dagster_home()"
+	@$(BIN)/feedback-pipeline dagster-home >/dev/null
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 clean:

@@ -24,7 +24,8 @@ class EvaluationDatasetConfig(dg.Config):
     include_outputs: bool | None = None
 
     def resolve(self, name: str) -> datasets.DatasetConfig:
-        base = datasets.load_config(name, datasets.config_path(FeedbackHome.from_env().root))
+        home = FeedbackHome.from_env()
+        base = datasets.load_config(name, datasets.config_path(home.root), home.storage_options)
         return datasets.DatasetConfig(
             disagreement=self.disagreement or base.disagreement,
             include_outputs=base.include_outputs if self.include_outputs is None else self.include_outputs,

@@ -4,7 +4,6 @@ runs locally, in tests and against object stores."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import dagster as dg
@@ -13,10 +12,11 @@ from pydantic import Field
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
+from feedback_pipeline.storage import parse_options
 
 
 def _options(raw: str) -> dict[str, str] | None:
-    return json.loads(raw) if raw else None
+    return parse_options(raw) if raw else None
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -35,6 +35,7 @@ from feedback_pipeline.input_types import DISCRETE_TYPES, INPUT_TYPES, input_fro
 from feedback_pipeline.json_values import value_facts
 from feedback_pipeline.schemas import current_schemas
 from feedback_pipeline.utc import UTC_TIME
+from feedback_pipeline.storage import read_bytes
 
 TABLE_PREFIX = "evaluation_datasets"
 TABLE_SCHEMA: dict[str, pl.DataType] = {
@@ -93,18 +94,22 @@ class DatasetConfig:
         return cls(**values)
 
 
-def config_path(root: str) -> Path:
-    """`FEEDBACK_DATASETS_CONFIG`, else `<FEEDBACK_HOME>/datasets.yaml`."""
-    return Path(os.environ.get("FEEDBACK_DATASETS_CONFIG") or Path(root) / "datasets.yaml")
+def config_path(root: str) -> str:
+    """`FEEDBACK_DATASETS_CONFIG`, else `<FEEDBACK_HOME>/datasets.yaml`: a local path or a store URI."""
+    return str(os.environ.get("FEEDBACK_DATASETS_CONFIG") or f"{root.rstrip('/')}/datasets.yaml")
 
 
-def load_config(dataset: str, path: str | Path | None) -> DatasetConfig:
-    """The dataset's entry in a `datasets:` YAML file (`datasets: {NAME: {disagreement: majority}}`), or defaults."""
-    if path is None or not Path(path).exists():
+def load_config(dataset: str, path: str | Path | None, storage_options: dict[str, str] | None = None) -> DatasetConfig:
+    """The dataset's entry in a `datasets:` YAML file (`datasets: {NAME: {disagreement: majority}}`), or defaults.
+
+    The file may sit on the object store beside the lake (`s3://…/datasets.yaml`), read with the
+    same storage options."""
+    data = None if path is None else read_bytes(str(path), storage_options or {})
+    if data is None:
         return DatasetConfig()
     import yaml
 
-    document = yaml.safe_load(Path(path).read_text()) or {}
+    document = yaml.safe_load(data) or {}
     section = document.get("datasets") or {}
     if not isinstance(section, dict):
         raise ValueError(f"{path}: 'datasets' is {section!r}: expected a mapping of dataset name to settings")

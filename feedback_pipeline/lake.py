@@ -23,6 +23,8 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from feedback_pipeline.storage import delta_options, filesystem
+
 COMMIT_ATTEMPTS = 12
 BACKOFF_FIRST_SECONDS = 0.05
 BACKOFF_MAX_SECONDS = 4.0
@@ -72,6 +74,7 @@ class Lake:
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
         self.uri = uri.rstrip("/")
         self.storage_options = dict(storage_options or {})
+        self.delta_options = delta_options(self.uri, self.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
@@ -84,12 +87,12 @@ class Lake:
     def table(self, name: str, version: int | None = None) -> DeltaTable | None:
         """The Delta table, or None when it was never written."""
         try:
-            return DeltaTable(self.table_uri(name), version=version, storage_options=self.storage_options or None)
+            return DeltaTable(self.table_uri(name), version=version, storage_options=self.delta_options)
         except TableNotFoundError:
             return None
 
     def exists(self, name: str) -> bool:
-        return DeltaTable.is_deltatable(self.table_uri(name), storage_options=self.storage_options or None)
+        return DeltaTable.is_deltatable(self.table_uri(name), storage_options=self.delta_options)
 
     def version(self, name: str) -> int | None:
         table = self.table(name)
@@ -122,16 +125,19 @@ class Lake:
         table = self.table(name)
         return [] if table is None else table.history(limit)
 
-    def _commit(self, metadata: dict[str, str] | None) -> CommitProperties | None:
-        if not metadata:
+    def _commit(self, metadata: dict[str, str] | None, max_retries: int | None = None) -> CommitProperties | None:
+        if not metadata and max_retries is None:
             return None
-        return CommitProperties(custom_metadata={k: str(v) for k, v in metadata.items()})
+        custom = {k: str(v) for k, v in metadata.items()} if metadata else None
+        return CommitProperties(custom_metadata=custom, max_commit_retries=max_retries)
 
     def _create(
         self, name: str, frame: pl.DataFrame, partition_by: list[str] | None, commit_metadata: dict[str, str] | None
     ) -> WriteResult | None:
         """Create the table holding `frame` (its first version), or None when it already exists:
-        of two writers creating it at once one commits version 0, the other gets None."""
+        of two writers creating it at once one commits version 0, the other gets None. The creation
+        commit is not retried by delta-rs: a retry would land the loser's rows as version 1 of the
+        winner's table (seen on S3, where the race window is wide), so the loser merges instead."""
         if self.exists(name):
             return None
         try:
@@ -140,8 +146,8 @@ class Lake:
                 frame.to_arrow(),
                 mode="error",
                 partition_by=partition_by,
-                storage_options=self.storage_options or None,
-                commit_properties=self._commit(commit_metadata),
+                storage_options=self.delta_options,
+                commit_properties=self._commit(commit_metadata, max_retries=0),
             )
         except (CommitFailedError, DeltaError):
             if not self.exists(name):
@@ -170,7 +176,7 @@ class Lake:
                 frame.to_arrow(),
                 mode="append",
                 schema_mode="merge",
-                storage_options=self.storage_options or None,
+                storage_options=self.delta_options,
                 commit_properties=self._commit(commit_metadata),
             )
             return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
@@ -197,7 +203,7 @@ class Lake:
                 predicate=predicate,
                 schema_mode=None if predicate else "overwrite",
                 partition_by=partition_by,
-                storage_options=self.storage_options or None,
+                storage_options=self.delta_options,
                 commit_properties=self._commit(commit_metadata),
             )
             return WriteResult(name, self.version(name), frame.height, rows_inserted=frame.height)
@@ -293,9 +299,7 @@ class Lake:
 
     def tables(self) -> list[str]:
         """Names of the Delta tables under the root (nested ones like `evaluation_datasets/x` included)."""
-        from fsspec.core import url_to_fs
-
-        fs, root = url_to_fs(self.uri, **self.storage_options)
+        fs, root = filesystem(self.uri, self.storage_options)
         root = root.rstrip("/")
         found = []
         for pattern in (f"{root}/*/_delta_log", f"{root}/*/*/_delta_log"):

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import fsspec
-from fsspec.core import url_to_fs
+
+from feedback_pipeline.storage import filesystem
 
 if TYPE_CHECKING:
     import polars as pl
@@ -162,7 +163,7 @@ class LandingZone:
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
         if self._fs is None:
-            self._fs, self._root = url_to_fs(self.uri, **self.storage_options)
+            self._fs, self._root = filesystem(self.uri, self.storage_options)
         return self._fs
 
     @property

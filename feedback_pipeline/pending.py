@@ -114,7 +114,7 @@ def dataset_work(lake: Lake, root: str) -> DatasetWork:
     names = datasets.named_datasets(lake.read("labeling_sessions", schema=datasets.INPUT_SCHEMAS["labeling_sessions"]))
     builds = {}
     for name in names:
-        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root)))
+        fingerprint = datasets.source_fingerprint(lake, datasets.load_config(name, datasets.config_path(root), lake.storage_options))
         history = lake.history(datasets.table_name(name), limit=1)
         if not history or history[0].get("source_fingerprint") != fingerprint:
             builds[name] = fingerprint

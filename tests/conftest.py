@@ -21,7 +21,7 @@ def home(tmp_path, monkeypatch) -> FeedbackHome:
     root = tmp_path / "feedback"
     monkeypatch.setenv("FEEDBACK_HOME", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    for variable in ("FEEDBACK_LAKE_URI", "FEEDBACK_LANDING_URI", "FEEDBACK_STORAGE_OPTIONS"):
+    for variable in ("FEEDBACK_LAKE_URI", "FEEDBACK_LANDING_URI", "FEEDBACK_STORAGE_OPTIONS", "FEEDBACK_DAGSTER_POSTGRES_URL"):
         monkeypatch.delenv(variable, raising=False)
     resolved = FeedbackHome.from_env()
     resolved.ensure_dagster_home()

@@ -15,6 +15,7 @@ COMMANDS = {
     "assessments": "assessments:assessments_group",
     "run": "pipeline:run",
     "status": "pipeline:status",
+    "dagster-home": "pipeline:dagster_home",
     "demo": "demo:demo",
     "datasets": "datasets:datasets_group",
     "review-app": "review_app:review_app",

@@ -276,3 +276,15 @@ def status() -> None:
     for area in ("traces", "submissions"):
         waiting = sum(1 for _ in landing.iter_keys(area, after=processed_high_water(lake, area)))
         click.echo(f"landing/{area}: {waiting} file(s) waiting")
+
+
+@click.command("dagster-home")
+def dagster_home() -> None:
+    """Write DAGSTER_HOME's dagster.yaml from the environment (PostgreSQL storage when
+    FEEDBACK_DAGSTER_POSTGRES_URL is set) and print the folder: run it before `dagster-webserver`
+    and `dagster-daemon` on each host."""
+    try:
+        home = FeedbackHome.from_env()
+        click.echo(home.ensure_dagster_home())
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
