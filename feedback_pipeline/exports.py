@@ -27,6 +27,7 @@ from feedback_pipeline.traces import parse_mlflow_traces, request_dates
 CHUNK_LINES = 10_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 EXPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
+TRACE_REJECTIONS = "trace_rejections"
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str
         within={"request_date": dates} if dates else None, commit_metadata=commit,
     )
     rejected = lake.merge(
-        "trace_rejections", parsed.rejections, on=["landing_key", "line_number"], change_column="reason",
+        TRACE_REJECTIONS, parsed.rejections, on=["landing_key", "line_number"], change_column="reason",
         commit_metadata=commit,
     )
     record_processed(lake, "traces", counts_per_file(keys, lines, parsed.rejections), run_id)
