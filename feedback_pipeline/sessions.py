@@ -10,9 +10,7 @@ traces, never removed and never rewritten, so reviewers keep seeing what they la
 before their trace arrived are kept in the session's events and become items on the first refresh
 after the trace is ingested (until then the asset reports them as `missing_trace_ids`).
 
-`item_status` derives each item's state from `assessments`: pending, in progress, completed
-(`reviews_per_item` distinct reviewers gave a valid answer) or skipped (a valid `kind = "skip"`
-assessment and no answer yet).
+Where each item stands (its status) is `feedback_pipeline.item_status`.
 """
 
 from __future__ import annotations
@@ -31,12 +29,12 @@ from feedback_pipeline import definition_events, schemas
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
+from feedback_pipeline.utc import UTC_TIME
 
 TABLE = "labeling_sessions"
 ITEMS_TABLE = "session_items"
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_REVIEW_APP_URL = "http://127.0.0.1:8000"
-UTC_TIME = definition_events.UTC_TIME
 
 TABLE_SCHEMA = pl.Schema(
     {
@@ -83,9 +81,6 @@ ITEMS_SCHEMA = pl.Schema(
     }
 )
 
-STATUSES = ("pending", "in_progress", "completed", "skipped")
-ANSWER_KINDS = ("feedback", "expectation")
-SKIP_KIND = "skip"
 
 # ---------------------------------------------------------------- cron (five fields, UTC)
 
@@ -343,62 +338,6 @@ def refresh_session(
             wanted = wanted | filter_expression(spec)
         candidates = traces.filter(wanted).collect()
     return snapshot_items(session, requested, candidates, existing, now=now)
-
-
-# ---------------------------------------------------------------- item status
-
-
-def _session_assessments(items: pl.DataFrame, assessments: pl.DataFrame) -> pl.DataFrame:
-    keys = items.select("item_id", "trace_id", pl.col("session_name").alias("session")).unique()
-    if assessments.height == 0:
-        return pl.DataFrame(schema={"item_id": pl.String, "assessor_id": pl.String, "kind": pl.String})
-    valid = assessments.filter(pl.col("valid").fill_null(True))
-    return valid.join(keys, on=["session", "trace_id"], how="inner").select("item_id", "assessor_id", "kind")
-
-
-def item_status(items: pl.DataFrame, assessments: pl.DataFrame, reviews_per_item: int) -> pl.DataFrame:
-    """Per item: status, reviews (distinct reviewers with a valid answer), reviewers and skipped_by."""
-    rows = _session_assessments(items, assessments)
-    answers = rows.filter(pl.col("kind").is_in(ANSWER_KINDS)).group_by("item_id").agg(
-        reviewers=pl.col("assessor_id").unique().sort()
-    )
-    skips = rows.filter(pl.col("kind") == SKIP_KIND).group_by("item_id").agg(skipped_by=pl.col("assessor_id").unique().sort())
-    frame = (
-        items.select("item_id", "trace_id")
-        .join(answers, on="item_id", how="left")
-        .join(skips, on="item_id", how="left")
-        .with_columns(
-            reviewers=pl.col("reviewers").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            skipped_by=pl.col("skipped_by").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        )
-        .with_columns(reviews=pl.col("reviewers").list.len().cast(pl.Int64))
-    )
-    status = (
-        pl.when(pl.col("reviews") >= reviews_per_item).then(pl.lit("completed"))
-        .when(pl.col("reviews") > 0).then(pl.lit("in_progress"))
-        .when(pl.col("skipped_by").list.len() > 0).then(pl.lit("skipped"))
-        .otherwise(pl.lit("pending"))
-    )
-    return frame.with_columns(status=status).select("item_id", "trace_id", "status", "reviews", "reviewers", "skipped_by")
-
-
-def reviewer_progress(items: pl.DataFrame, assessments: pl.DataFrame) -> pl.DataFrame:
-    """Per reviewer: items answered and items skipped in this session."""
-    rows = _session_assessments(items, assessments)
-    return (
-        rows.group_by("assessor_id")
-        .agg(
-            answered=pl.col("item_id").filter(pl.col("kind").is_in(ANSWER_KINDS)).n_unique().cast(pl.Int64),
-            skipped=pl.col("item_id").filter(pl.col("kind") == SKIP_KIND).n_unique().cast(pl.Int64),
-        )
-        .sort("assessor_id")
-    )
-
-
-def progress_counts(status: pl.DataFrame) -> dict[str, int]:
-    """Items per status plus the total, for printing."""
-    counts = dict(status.group_by("status").len().iter_rows())
-    return {"items": status.height, **{s: int(counts.get(s, 0)) for s in STATUSES}}
 
 
 # ---------------------------------------------------------------- the definition fold

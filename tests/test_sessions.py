@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import feedback_pipeline as fp
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, item_status, schemas, sessions
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
 from tests.labeling_traces import trace_rows
@@ -230,7 +230,7 @@ def test_item_status_from_assessments():
         ("tr-0003", "s", "summary_quality", "feedback", "carol", False),
         ("tr-0004", "other", "summary_quality", "feedback", "alice", True),
     )
-    status = sessions.item_status(items, given, reviews_per_item=2)
+    status = item_status.item_status(items, given, reviews_per_item=2)
     assert status.select("trace_id", "status", "reviews").rows() == [
         ("tr-0000", "completed", 2),
         ("tr-0001", "in_progress", 1),
@@ -240,10 +240,10 @@ def test_item_status_from_assessments():
     ]
     assert status["reviewers"].to_list()[0] == ["alice", "bob"]
     assert status["skipped_by"].to_list()[2] == ["bob"]
-    assert sessions.item_status(items, given, reviews_per_item=1)["status"].to_list()[:2] == ["completed", "completed"]
-    assert sessions.reviewer_progress(items, given).rows() == [("alice", 2, 0), ("bob", 1, 1)]
-    assert sessions.progress_counts(status) == {"items": 5, "pending": 2, "in_progress": 1, "completed": 1, "skipped": 1}
-    assert sessions.item_status(items, assessments(), 1)["status"].unique().to_list() == ["pending"]
+    assert item_status.item_status(items, given, reviews_per_item=1)["status"].to_list()[:2] == ["completed", "completed"]
+    assert item_status.reviewer_progress(items, given).rows() == [("alice", 2, 0), ("bob", 1, 1)]
+    assert item_status.progress_counts(status) == {"items": 5, "pending": 2, "in_progress": 1, "completed": 1, "skipped": 1}
+    assert item_status.item_status(items, assessments(), 1)["status"].unique().to_list() == ["pending"]
 
 
 # ---------------------------------------------------------------- cron
