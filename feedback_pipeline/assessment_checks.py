@@ -8,7 +8,8 @@ validates everything when the submission is processed (`feedback_pipeline.valida
 
 Cheap by design: it reads the `label_schemas` and `labeling_sessions` tables and looks up the one
 trace. A problem found there is confirmed against the definition events (the SDK's read-your-writes
-view), so a schema or session created a moment ago, not yet folded by a run, is not refused; and an
+view) before it is raised, so a schema or session created a moment ago, not yet folded by a run, is
+not refused; and an
 unknown trace is refused only when no trace file is waiting to be ingested.
 """
 
@@ -62,9 +63,15 @@ class Definitions:
             lake.read("labeling_sessions", columns=session_columns, schema=_SESSION_COLUMNS),
         )
 
-    @classmethod
-    def from_events(cls, home: FeedbackHome) -> Definitions:
-        return cls(label_schemas.schema_table(home), labeling_sessions.session_table(home))
+    def with_events(self, home: FeedbackHome) -> Definitions:
+        """The definition events as they say now (read-your-writes), and what only the tables hold."""
+        schemas = label_schemas.schema_table(home).select(list(_SCHEMA_COLUMNS))
+        sessions = labeling_sessions.session_table(home).select(list(_SESSION_COLUMNS))
+        return Definitions(
+            pl.concat([schemas, self.schemas.join(schemas, on="name", how="anti")], how="vertical_relaxed"),
+            pl.concat([sessions, self.sessions.join(sessions, on="labeling_session_id", how="anti")],
+                      how="vertical_relaxed"),
+        )
 
     def live_schemas(self) -> dict[str, dict[str, Any]]:
         return {row["name"]: row for row in label_schemas.current_schemas(self.schemas).iter_rows(named=True)}
@@ -153,8 +160,9 @@ def check_assessment(
     lake = home.lake()
     options = {"kind": kind, "name": name, "value": value, "session": session, "assessor": assessor,
                "free_form": free_form}
-    if _definition_problem(Definitions.from_tables(lake), **options) is not None:
-        problem = _definition_problem(Definitions.from_events(home), **options)
+    tables = Definitions.from_tables(lake)
+    if _definition_problem(tables, **options) is not None:
+        problem = _definition_problem(tables.with_events(home), **options)
         if problem is not None:
             raise problem
     column, given = ("trace_id", trace_id) if trace_id is not None else ("client_request_id", client_request_id)
