@@ -56,11 +56,9 @@ class Definitions:
 
     @classmethod
     def from_tables(cls, lake: Lake) -> Definitions:
-        schema_columns = ["name", "version", "type", "input_type", "input", "deleted"]
-        session_columns = ["name", "labeling_session_id", "assigned_users", "label_schemas", "deleted"]
         return cls(
-            lake.read("label_schemas", columns=schema_columns, schema=_SCHEMA_COLUMNS),
-            lake.read("labeling_sessions", columns=session_columns, schema=_SESSION_COLUMNS),
+            lake.read("label_schemas", columns=list(_SCHEMA_COLUMNS), schema=_SCHEMA_COLUMNS),
+            lake.read("labeling_sessions", columns=list(_SESSION_COLUMNS), schema=_SESSION_COLUMNS),
         )
 
     def with_events(self, home: FeedbackHome) -> Definitions:
@@ -115,8 +113,8 @@ def _definition_problem(
             "name without one", close_name(name, sorted(schemas)),
         )
     if kind != schema["type"]:
-        return InvalidAssessment("name", name, f"label schema {name!r} is a{'n' if schema['type'][0] in 'aeiou' else ''} "
-                                 f"{schema['type']}: expected log_{schema['type']}")
+        return InvalidAssessment("name", name, f"label schema {name!r} is of type {schema['type']}: "
+                                 f"expected log_{schema['type']}")
     answers = input_from_parameters(schema["input_type"], json.loads(schema["input"]))
     reasons = answers.check(value, name)
     if reasons:

@@ -45,7 +45,7 @@ def refused(world, call, **fields) -> InvalidAssessment:
         (log_expectation, {"name": "key_facts", "value": ["a", "b", "c"]}, "value",
          "value for 'key_facts' has 3 items: at most 2 are allowed"),
         (log_feedback, {"name": "expected_summary", "value": "text"}, "name",
-         "name 'expected_summary': label schema 'expected_summary' is an expectation: expected log_expectation"),
+         "name 'expected_summary': label schema 'expected_summary' is of type expectation: expected log_expectation"),
         (log_feedback, {"name": "summary_quality", "value": "Yes", "trace_id": "tr-nope"}, "trace_id",
          "trace_id 'tr-nope': expected the trace_id of a trace in"),
         (log_feedback, {"name": "summary_quality", "value": "Yes", "trace_id": None, "client_request_id": "req-nope"},
