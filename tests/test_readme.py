@@ -107,10 +107,8 @@ def test_readme_examples_run_as_written(user_shell):
             if block.skip:
                 continue
             command = ["bash", "-e", "-o", "pipefail", "-c", block.code] if block.language == "bash" else [sys.executable, "-"]
-            started = time.monotonic()
             done = subprocess.run(command, cwd=work, env=env, input=None if block.language == "bash" else block.code,
                                   capture_output=True, text=True, timeout=600)
-            print(f"README.md:{block.line} {block.language} {time.monotonic() - started:.1f}s")
             assert done.returncode == 0, f"README.md:{block.line} ({block.language}) failed:\n{block.code}\n" \
                                          f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
     finally:
