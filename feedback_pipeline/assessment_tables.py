@@ -28,9 +28,7 @@ HISTORY = "assessment_history"
 ASSESSMENTS = "assessments"
 REJECTIONS = "rejections"
 
-HISTORY_SCHEMA: dict[str, pl.DataType] = {
-    "submission_id": pl.String,
-    "action": pl.String,
+_ASSESSMENT_CONTENT: dict[str, pl.DataType] = {
     "assessment_id": pl.String,
     "trace_id": pl.String,
     "span_id": pl.String,
@@ -42,6 +40,13 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "source_type": pl.String,
     "assessor_id": pl.String,
     "metadata": pl.String,
+}
+"""What an assessment says, in the order both `assessment_history` and `assessments` keep it."""
+
+HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "submission_id": pl.String,
+    "action": pl.String,
+    **_ASSESSMENT_CONTENT,
     "overrides": pl.String,
     "schema_version": pl.Int64,
     "created_at": UTC_TIME,
@@ -51,17 +56,7 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "line_number": pl.Int64,
 }
 ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
-    "assessment_id": pl.String,
-    "trace_id": pl.String,
-    "span_id": pl.String,
-    "session": pl.String,
-    "assessment_name": pl.String,
-    "kind": pl.String,
-    "assessment_value": pl.String,
-    "rationale": pl.String,
-    "source_type": pl.String,
-    "assessor_id": pl.String,
-    "metadata": pl.String,
+    **_ASSESSMENT_CONTENT,
     "schema_version": pl.Int64,
     "created_at": UTC_TIME,
     "updated_at": UTC_TIME,

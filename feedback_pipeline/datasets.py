@@ -14,7 +14,8 @@ version. When reviewers disagree on an expectation the `disagreement` rule decid
 schemas, ties to the latest).
 
 Nested values are JSON text columns; what readers filter on is typed (`TABLE_SCHEMA`).
-The Delta version of `evaluation_datasets/<name>` is the dataset version.
+The Delta version of `evaluation_datasets/<name>` is the dataset version. `publish_version` builds
+a candidate, gates it (`audit_dataset`) and commits it, with or without Dagster.
 """
 
 from __future__ import annotations
@@ -615,12 +616,44 @@ def _read_inputs(lake: Any, name: str) -> dict[str, pl.DataFrame]:
     return frames
 
 
-def prepare_version(
-    lake: Any, name: str, *, now: datetime, config: DatasetConfig | None = None
-) -> tuple[DatasetBuild, AuditResult]:
-    """Read the dataset's inputs from the lake, build the candidate version and run the publish gate on it."""
+@dataclass(frozen=True)
+class PublishedVersion:
+    """What `publish_version` did: the candidate, the gate's verdict, and the dataset's version after it."""
+
+    build: DatasetBuild
+    audit: AuditResult
+    version: int | None
+    committed: bool
+    fingerprint: str
+
+    @property
+    def published(self) -> bool:
+        """The gate passed: the dataset's current version is the candidate's content."""
+        return self.audit.passed
+
+    def metadata(self) -> dict[str, Any]:
+        """What a materialization reports (`build_metadata`) plus the source fingerprint."""
+        return {**build_metadata(self.build, self.audit, self.version), "source_fingerprint": self.fingerprint}
+
+
+def publish_version(
+    lake: Any, name: str, *, now: datetime, config: DatasetConfig | None = None, run_id: str | None = None
+) -> PublishedVersion:
+    """Build the candidate version of dataset `name`, run the publish gate, and when it passes commit the
+    candidate as the next Delta version (only when its content changed), with its counts, the source
+    fingerprint and `run_id` in the commit metadata. A failed gate writes nothing: the current version stays."""
     config = config or DatasetConfig()
+    fingerprint = source_fingerprint(lake, config)
     inputs = _read_inputs(lake, name)
     previous = lake.read(table_name(name), schema=TABLE_SCHEMA)
     build = build_dataset(name, **inputs, previous=previous, now=now, config=config)
-    return build, audit_dataset(build, inputs["label_schemas"])
+    audit = audit_dataset(build, inputs["label_schemas"])
+    version = lake.version(table_name(name))
+    committed = audit.passed and build.changed
+    if committed:
+        commit = {"record_count": build.records.height, "added": build.added, "updated": build.updated,
+                  "removed": build.removed, "source_fingerprint": fingerprint}
+        if run_id:
+            commit["dagster_run_id"] = run_id
+        version = lake.overwrite(table_name(name), build.records, commit_metadata=commit).version
+    return PublishedVersion(build, audit, version, committed, fingerprint)

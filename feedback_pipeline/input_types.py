@@ -20,11 +20,12 @@ import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 
+from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.json_values import NUMERIC_TYPES, json_type
 
 if TYPE_CHECKING:
@@ -52,41 +53,41 @@ def shown_column(column: str) -> pl.Expr:
 # --- parameter checks -----------------------------------------------------------------------------
 
 
-def _options(field_name: str, options: object) -> list[str]:
+def _options(owner: str, parameter: str, options: object) -> list[str]:
     if isinstance(options, str) or not isinstance(options, list | tuple):
-        raise ValueError(f"{field_name} is {options!r}: expected a list of 1 to {MAX_OPTIONS} strings")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} is {options!r}: expected a list of 1 to {MAX_OPTIONS} strings")
     if not 1 <= len(options) <= MAX_OPTIONS:
-        raise ValueError(f"{field_name} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
     for option in options:
         if isinstance(option, bool):
-            raise ValueError(f"{field_name} option {option!r}: expected a string (in YAML, quote yes/no options: \"Yes\")")
+            raise FieldError(f"input.{parameter}", f"{owner}.{parameter} option {option!r}: expected a string (in YAML, quote yes/no options: \"Yes\")")
         if not isinstance(option, str) or not option.strip() or len(option) > MAX_OPTION_CHARS:
-            raise ValueError(f"{field_name} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
+            raise FieldError(f"input.{parameter}", f"{owner}.{parameter} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
     duplicates = sorted({o for o in options if list(options).count(o) > 1})
     if duplicates:
-        raise ValueError(f"{field_name} repeats {duplicates}: expected distinct options")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} repeats {duplicates}: expected distinct options")
     return list(options)
 
 
-def _limit(field_name: str, value: object) -> int | None:
+def _limit(owner: str, parameter: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field_name} is {value!r}: expected a positive whole number or None")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} is {value!r}: expected a positive whole number or None")
     return value
 
 
-def _bound(field_name: str, value: object) -> float | None:
+def _bound(owner: str, parameter: str, value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{field_name} is {value!r}: expected a finite number or None")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} is {value!r}: expected a finite number or None")
     return value
 
 
-def _label(field_name: str, value: object) -> str:
+def _label(owner: str, parameter: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_OPTION_CHARS:
-        raise ValueError(f"{field_name} is {value!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
+        raise FieldError(f"input.{parameter}", f"{owner}.{parameter} is {value!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
     return value
 
 
@@ -143,7 +144,7 @@ class Input(ABC):
 
     def __post_init__(self) -> None:
         if not isinstance(self.required, bool):
-            raise ValueError(f"{type(self).__name__}.required is {self.required!r}: expected true or false")
+            raise FieldError("input.required", f"{type(self).__name__}.required is {self.required!r}: expected true or false")
         self.check_parameters()
 
     def check_parameters(self) -> None:
@@ -201,7 +202,7 @@ class _OptionsInput(Input):
     discrete: ClassVar[bool] = True
 
     def check_parameters(self) -> None:
-        object.__setattr__(self, "options", _options(f"{type(self).__name__}.options", self.options))
+        object.__setattr__(self, "options", _options(type(self).__name__, "options", self.options))
 
     @property
     def choices(self) -> list[tuple[str, str]]:
@@ -304,10 +305,10 @@ class InputNumeric(Input):
     input_type: ClassVar[str] = "numeric"
 
     def check_parameters(self) -> None:
-        low = _bound(f"{type(self).__name__}.min_value", self.min_value)
-        high = _bound(f"{type(self).__name__}.max_value", self.max_value)
+        low = _bound(type(self).__name__, "min_value", self.min_value)
+        high = _bound(type(self).__name__, "max_value", self.max_value)
         if low is not None and high is not None and low > high:
-            raise ValueError(f"{type(self).__name__}.min_value {low!r} is above max_value {high!r}: expected min_value <= max_value")
+            raise FieldError("input.min_value", f"{type(self).__name__}.min_value {low!r} is above max_value {high!r}: expected min_value <= max_value")
 
     @classmethod
     def value_rules(cls, name: pl.Expr, value: pl.Expr) -> list[Rule]:
@@ -362,7 +363,7 @@ class InputText(Input):
     input_type: ClassVar[str] = "text"
 
     def check_parameters(self) -> None:
-        _limit(f"{type(self).__name__}.max_length", self.max_length)
+        _limit(type(self).__name__, "max_length", self.max_length)
 
     @classmethod
     def value_rules(cls, name: pl.Expr, value: pl.Expr) -> list[Rule]:
@@ -403,8 +404,8 @@ class InputTextList(Input):
     input_type: ClassVar[str] = "text_list"
 
     def check_parameters(self) -> None:
-        _limit(f"{type(self).__name__}.max_length_each", self.max_length_each)
-        _limit(f"{type(self).__name__}.max_count", self.max_count)
+        _limit(type(self).__name__, "max_length_each", self.max_length_each)
+        _limit(type(self).__name__, "max_count", self.max_count)
 
     @classmethod
     def value_rules(cls, name: pl.Expr, value: pl.Expr) -> list[Rule]:
@@ -462,10 +463,10 @@ class InputPassFail(Input):
     discrete: ClassVar[bool] = True
 
     def check_parameters(self) -> None:
-        _label(f"{type(self).__name__}.positive_label", self.positive_label)
-        _label(f"{type(self).__name__}.negative_label", self.negative_label)
+        _label(type(self).__name__, "positive_label", self.positive_label)
+        _label(type(self).__name__, "negative_label", self.negative_label)
         if self.positive_label == self.negative_label:
-            raise ValueError(f"{type(self).__name__} labels are both {self.positive_label!r}: expected two different labels")
+            raise FieldError("input.negative_label", f"{type(self).__name__} labels are both {self.positive_label!r}: expected two different labels")
 
     @property
     def choices(self) -> list[tuple[str, str]]:
@@ -512,11 +513,14 @@ def input_from_parameters(input_type: str, parameters: Mapping[str, Any]) -> Inp
     """Rebuild an input from its type and parameters (as stored in the table or written in a file)."""
     cls = INPUT_CLASSES.get(input_type)
     if cls is None:
-        raise ValueError(f"input type {input_type!r}: expected one of {', '.join(INPUT_CLASSES)}")
+        raise FieldError("input.type", f"input type {input_type!r}: expected one of {', '.join(INPUT_CLASSES)}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise ValueError(f"input parameters {unknown} for {input_type!r}: expected only {sorted(known)}")
+        raise FieldError(f"input.{unknown[0]}", f"input parameters {unknown} for {input_type!r}: expected only {sorted(known)}")
+    missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name not in parameters]
+    if missing:
+        raise FieldError("input", f"input type {input_type!r} needs {', '.join(missing)}: expected them among its parameters")
     return cls(**parameters)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from feedback_pipeline import definition_events, input_types, schemas, sessions
+from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.home import FeedbackHome
 
 SCHEMA_KEYS = ("name", "type", "title", "instruction", "enable_comment", "input")
@@ -75,18 +76,18 @@ def _entries(loader: yaml.SafeLoader, path: str, root: yaml.MappingNode, section
     return out
 
 
-def _line_of(message: str, nodes: dict[str, yaml.Node], entry: yaml.Node) -> yaml.Node:
-    """The node a validation message is about: messages start with the field they name."""
-    path = message.split(" ", 1)[0].split(".")
-    head = "input" if path[0].startswith("Input") else {"cron": "refresh_cron", "traces": "trace_ids"}.get(path[0], path[0])
-    node = nodes.get(head)
+def _line_of(exc: Exception, nodes: dict[str, yaml.Node], entry: yaml.Node) -> yaml.Node:
+    """The node holding the field an error is about (`FieldError.field`, followed through the entry's
+    nested mappings as far as the file has them), else the entry: its mark is the line to name."""
+    path = exc.field.split(".") if isinstance(exc, FieldError) else []
+    node = nodes.get(path[0]) if path else None
     if node is None:
         return entry
-    inner = path[1] if len(path) > 1 else None
-    if isinstance(node, yaml.MappingNode) and inner:
-        for key, value in node.value:
-            if key.value == inner:
-                return value
+    for part in path[1:]:
+        inner = [value for key, value in node.value if key.value == part] if isinstance(node, yaml.MappingNode) else []
+        if not inner:
+            break
+        node = inner[0]
     return node
 
 
@@ -116,7 +117,7 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
         try:
             spec = values.get("input")
             if not isinstance(spec, dict) or "type" not in spec:
-                raise ValueError(f"input is {spec!r}: expected a mapping with type ({', '.join(input_types.INPUT_TYPES)}) and its parameters")
+                raise FieldError("input", f"input is {spec!r}: expected a mapping with type ({', '.join(input_types.INPUT_TYPES)}) and its parameters")
             parameters = {k: v for k, v in spec.items() if k != "type"}
             schema = schemas.LabelSchema(
                 name=values["name"],
@@ -128,7 +129,7 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
             )
             schemas.validate_definition(schema.name, schema.type, schema.title, schema.input, schema.instruction, schema.enable_comment)
         except (ValueError, TypeError) as exc:
-            raise _fail(path, _line_of(str(exc), nodes, entry), str(exc)) from None
+            raise _fail(path, _line_of(exc, nodes, entry), str(exc)) from None
         parsed_schemas.append(schema)
 
     names = set(known_schemas) | {s.name for s in parsed_schemas}
@@ -150,7 +151,7 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
             session = sessions.validate_session(session, names)
             trace_ids = sessions.trace_ids_of(values["trace_ids"]) if values.get("trace_ids") else []
         except (ValueError, TypeError) as exc:
-            raise _fail(path, _line_of(str(exc), nodes, entry), str(exc)) from None
+            raise _fail(path, _line_of(exc, nodes, entry), str(exc)) from None
         parsed_sessions.append((session, trace_ids))
     return LabelingFile(parsed_schemas, parsed_sessions)
 

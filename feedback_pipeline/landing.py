@@ -56,6 +56,19 @@ class LandingKey:
         head, _, label = stem.partition("_")
         return cls(key=key, area=parts[0], day=parts[1], time_ns=int(head.split("-")[0]), label=label)
 
+    @staticmethod
+    def day_of(keys: pl.Expr) -> pl.Expr:
+        """`parse(key).day` as a Date, for a column of landing keys (null where a key has no day folder)."""
+        return keys.str.split("/").list.get(1, null_on_oob=True).str.to_date("%Y-%m-%d", strict=False)
+
+    @staticmethod
+    def time_of(keys: pl.Expr) -> pl.Expr:
+        """`parse(key).time_ns` as a UTC datetime (us), for a column of landing keys."""
+        import polars as pl
+
+        nanoseconds = keys.str.split("/").list.get(3, null_on_oob=True).str.slice(0, 19).cast(pl.Int64, strict=False)
+        return pl.from_epoch(nanoseconds, time_unit="ns").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+
 
 class LandingZone:
     """A root URI (local folder or object store) holding one folder per area."""

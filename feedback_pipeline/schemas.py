@@ -20,6 +20,7 @@ from datetime import datetime
 import polars as pl
 
 from feedback_pipeline import definition_events
+from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.input_types import INPUT_CLASSES, Input, InputText, InputTextList, input_from_parameters
 from feedback_pipeline.utc import UTC_TIME
@@ -72,17 +73,17 @@ class LabelSchema:
 def validate_definition(name: object, type: object, title: object, input: object, instruction: object, enable_comment: object) -> None:
     """Raise ValueError naming the field, the value and what was expected."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise ValueError(f"name is {name!r}: expected a non-empty string of at most {MAX_NAME} characters")
+        raise FieldError("name", f"name is {name!r}: expected a non-empty string of at most {MAX_NAME} characters")
     if type not in TYPES:
-        raise ValueError(f"type is {type!r}: expected 'feedback' or 'expectation'")
+        raise FieldError("type", f"type is {type!r}: expected 'feedback' or 'expectation'")
     if not isinstance(title, str) or not title.strip():
-        raise ValueError(f"title is {title!r}: expected a non-empty string")
+        raise FieldError("title", f"title is {title!r}: expected a non-empty string")
     if not isinstance(input, Input):
-        raise ValueError(f"input is {input!r}: expected one of {', '.join(c.__name__ for c in INPUT_CLASSES.values())}")
+        raise FieldError("input", f"input is {input!r}: expected one of {', '.join(c.__name__ for c in INPUT_CLASSES.values())}")
     if instruction is not None and (not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION):
-        raise ValueError(f"instruction is {str(instruction)[:80]!r}: expected a string of at most {MAX_INSTRUCTION} characters")
+        raise FieldError("instruction", f"instruction is {str(instruction)[:80]!r}: expected a string of at most {MAX_INSTRUCTION} characters")
     if not isinstance(enable_comment, bool):
-        raise ValueError(f"enable_comment is {enable_comment!r}: expected true or false")
+        raise FieldError("enable_comment", f"enable_comment is {enable_comment!r}: expected true or false")
 
 
 def put_event(schema: LabelSchema) -> dict:

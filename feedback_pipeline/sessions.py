@@ -26,6 +26,7 @@ from urllib.parse import quote
 import polars as pl
 
 from feedback_pipeline import definition_events, schemas
+from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
@@ -84,58 +85,25 @@ ITEMS_SCHEMA = pl.Schema(
 
 # ---------------------------------------------------------------- cron (five fields, UTC)
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 
+def check_cron(expression: object) -> str:
+    """A five-field cron expression (read in UTC) that croniter accepts; ValueError naming it otherwise."""
+    from croniter import CroniterError, croniter
 
-def _cron_values(part: str, name: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for piece in part.split(","):
-        body, _, step_text = piece.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-        if step_text and step is None:
-            raise ValueError(f"cron {name} {piece!r}: expected a positive step after '/'")
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            if not (first.isdigit() and last.isdigit()):
-                raise ValueError(f"cron {name} {piece!r}: expected a range such as 1-5")
-            start, end = int(first), int(last)
-        elif body.isdigit():
-            start = end = int(body)
-            if step:
-                end = high
-        else:
-            raise ValueError(f"cron {name} {piece!r}: expected *, a number, a range or a list")
-        if not (low <= start <= end <= high):
-            raise ValueError(f"cron {name} {piece!r}: expected values from {low} to {high}")
-        values.update(range(start, end + 1, step or 1))
-    return values
-
-
-def parse_cron(expression: str) -> list[set[int]]:
-    """The allowed values of each of the five cron fields; ValueError for anything else."""
-    parts = expression.split() if isinstance(expression, str) else []
-    if len(parts) != 5:
-        raise ValueError(f"refresh_cron is {expression!r}: expected five fields such as '0 * * * *'")
-    fields = [_cron_values(part, *spec) for part, spec in zip(parts, _CRON_FIELDS, strict=True)]
-    if 7 in fields[4]:
-        fields[4] = (fields[4] - {7}) | {0}
-    return fields
+    if not isinstance(expression, str) or len(expression.split()) != 5:
+        raise FieldError("refresh_cron", f"refresh_cron is {expression!r}: expected five fields such as '0 * * * *'")
+    try:
+        croniter.expand(expression)
+    except CroniterError as exc:
+        raise FieldError("refresh_cron", f"refresh_cron is {expression!r}: {exc} (expected five fields such as '0 * * * *')") from None
+    return expression
 
 
 def cron_matches(expression: str, when: datetime) -> bool:
     """True when a cron expression (read in UTC) fires at the minute of `when`."""
-    minute, hour, day, month, weekday = parse_cron(expression)
-    parts = expression.split()
-    when = when.astimezone(UTC)
-    day_ok = when.day in day
-    weekday_ok = (when.isoweekday() % 7) in weekday
-    if parts[2] != "*" and parts[4] != "*":
-        calendar_ok = day_ok or weekday_ok
-    else:
-        calendar_ok = day_ok and weekday_ok
-    return when.minute in minute and when.hour in hour and when.month in month and calendar_ok
+    from croniter import croniter
+
+    return croniter.match(check_cron(expression), when.astimezone(UTC).replace(second=0, microsecond=0))
 
 
 # ---------------------------------------------------------------- trace filters
@@ -147,7 +115,7 @@ STATES = ("OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED")
 def _strings(field: str, value: object) -> list[str]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-        raise ValueError(f"trace_filter.{field} is {value!r}: expected a string or a non-empty list of strings")
+        raise FieldError(f"trace_filter.{field}", f"trace_filter.{field} is {value!r}: expected a string or a non-empty list of strings")
     return values
 
 
@@ -155,18 +123,18 @@ def _time(field: str, value: object) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
     if not isinstance(value, str):
-        raise ValueError(f"trace_filter.{field} is {value!r}: expected an ISO 8601 time such as 2026-11-22T00:00:00Z")
+        raise FieldError(f"trace_filter.{field}", f"trace_filter.{field} is {value!r}: expected an ISO 8601 time such as 2026-11-22T00:00:00Z")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"trace_filter.{field} is {value!r}: expected an ISO 8601 time such as 2026-11-22T00:00:00Z") from None
+        raise FieldError(f"trace_filter.{field}", f"trace_filter.{field} is {value!r}: expected an ISO 8601 time such as 2026-11-22T00:00:00Z") from None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _mapping(field: str, value: object) -> dict[str, list[str]]:
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"trace_filter.{field} is {value!r}: expected a mapping of key to value (or list of values)")
+        raise FieldError(f"trace_filter.{field}", f"trace_filter.{field} is {value!r}: expected a mapping of key to value (or list of values)")
     return {str(k): _strings(f"{field}.{k}", v) for k, v in value.items()}
 
 
@@ -175,16 +143,16 @@ def validate_trace_filter(spec: dict | None) -> dict | None:
     if spec is None:
         return None
     if not isinstance(spec, dict):
-        raise ValueError(f"trace_filter is {spec!r}: expected a mapping with keys among {', '.join(FILTER_KEYS)}")
+        raise FieldError("trace_filter", f"trace_filter is {spec!r}: expected a mapping with keys among {', '.join(FILTER_KEYS)}")
     unknown = sorted(set(spec) - set(FILTER_KEYS))
     if unknown:
-        raise ValueError(f"trace_filter keys {unknown}: expected only {', '.join(FILTER_KEYS)}")
+        raise FieldError(f"trace_filter.{unknown[0]}", f"trace_filter keys {unknown}: expected only {', '.join(FILTER_KEYS)}")
     out: dict = {}
     for key in ("start_time", "end_time"):
         if spec.get(key) is not None:
             out[key] = _time(key, spec[key])
     if "start_time" in out and "end_time" in out and out["start_time"] >= out["end_time"]:
-        raise ValueError(f"trace_filter.start_time {out['start_time']} is not before end_time {out['end_time']}: expected start < end")
+        raise FieldError("trace_filter.end_time", f"trace_filter.start_time {out['start_time']} is not before end_time {out['end_time']}: expected start < end")
     for key in ("tags", "metadata"):
         if spec.get(key) is not None:
             out[key] = _mapping(key, spec[key])
@@ -194,21 +162,21 @@ def validate_trace_filter(spec: dict | None) -> dict | None:
         out["state"] = _strings("state", spec["state"])
         bad = [s for s in out["state"] if s not in STATES]
         if bad:
-            raise ValueError(f"trace_filter.state {bad}: expected among {', '.join(STATES)}")
+            raise FieldError("trace_filter.state", f"trace_filter.state {bad}: expected among {', '.join(STATES)}")
     if spec.get("text") is not None:
         if not isinstance(spec["text"], str) or not spec["text"]:
-            raise ValueError(f"trace_filter.text is {spec['text']!r}: expected a non-empty string")
+            raise FieldError("trace_filter.text", f"trace_filter.text is {spec['text']!r}: expected a non-empty string")
         out["text"] = spec["text"]
     if spec.get("sample") is not None:
         sample = spec["sample"]
         sample = {"n": sample} if isinstance(sample, int) and not isinstance(sample, bool) else sample
         if not isinstance(sample, dict) or set(sample) - {"n", "seed"}:
-            raise ValueError(f"trace_filter.sample is {sample!r}: expected {{n: <count>, seed: <whole number>}}")
+            raise FieldError("trace_filter.sample", f"trace_filter.sample is {sample!r}: expected {{n: <count>, seed: <whole number>}}")
         n, seed = sample.get("n"), sample.get("seed", 0)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"trace_filter.sample.n is {n!r}: expected a positive whole number")
+            raise FieldError("trace_filter.sample.n", f"trace_filter.sample.n is {n!r}: expected a positive whole number")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"trace_filter.sample.seed is {seed!r}: expected a whole number >= 0")
+            raise FieldError("trace_filter.sample.seed", f"trace_filter.sample.seed is {seed!r}: expected a whole number >= 0")
         out["sample"] = {"n": n, "seed": seed}
     return out
 
@@ -434,7 +402,7 @@ def _users(users: object) -> list[str]:
     if users is None:
         return []
     if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
-        raise ValueError(f"assigned_users is {users!r}: expected a list of user names or emails")
+        raise FieldError("assigned_users", f"assigned_users is {users!r}: expected a list of user names or emails")
     return list(dict.fromkeys(users))
 
 
@@ -444,7 +412,7 @@ def trace_ids_of(traces: object) -> list[str]:
         traces = [traces]
     if isinstance(traces, pl.DataFrame):
         if "trace_id" not in traces.columns:
-            raise ValueError(f"traces frame has columns {traces.columns}: expected a trace_id column")
+            raise FieldError("trace_ids", f"traces frame has columns {traces.columns}: expected a trace_id column")
         values = traces["trace_id"].drop_nulls().to_list()
     elif hasattr(traces, "columns") and hasattr(traces, "to_dict"):
         columns = list(traces.columns)
@@ -453,14 +421,14 @@ def trace_ids_of(traces: object) -> list[str]:
         elif "trace" in columns:
             values = [_trace_id_of(v) for v in traces["trace"].tolist()]
         else:
-            raise ValueError(f"traces frame has columns {columns}: expected a trace_id or trace column (MLflow search_traces output)")
+            raise FieldError("trace_ids", f"traces frame has columns {columns}: expected a trace_id or trace column (MLflow search_traces output)")
     elif isinstance(traces, Iterable):
         values = [_trace_id_of(v) for v in traces]
     else:
-        raise ValueError(f"traces is {type(traces).__name__}: expected trace ids, a frame with trace_id, or MLflow search_traces output")
+        raise FieldError("trace_ids", f"traces is {type(traces).__name__}: expected trace ids, a frame with trace_id, or MLflow search_traces output")
     bad = [v for v in values if not isinstance(v, str) or not v]
     if bad or not values:
-        raise ValueError(f"traces gave {bad[:3] if bad else 'no ids'}: expected one or more trace id strings such as 'tr-…'")
+        raise FieldError("trace_ids", f"traces gave {bad[:3] if bad else 'no ids'}: expected one or more trace id strings such as 'tr-…'")
     return list(dict.fromkeys(values))
 
 
@@ -519,20 +487,20 @@ def session_table(home: FeedbackHome | None = None) -> pl.DataFrame:
 def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> LabelingSession:
     """The session with normalised fields; ValueError naming the field at fault."""
     if not isinstance(session.name, str) or not session.name.strip() or len(session.name) > schemas.MAX_NAME:
-        raise ValueError(f"name is {session.name!r}: expected a non-empty string of at most {schemas.MAX_NAME} characters")
+        raise FieldError("name", f"name is {session.name!r}: expected a non-empty string of at most {schemas.MAX_NAME} characters")
     label_schemas = session.label_schemas
     if isinstance(label_schemas, str) or not isinstance(label_schemas, list | tuple):
-        raise ValueError(f"label_schemas is {label_schemas!r}: expected a list of label schema names")
+        raise FieldError("label_schemas", f"label_schemas is {label_schemas!r}: expected a list of label schema names")
     names = [s.name if isinstance(s, schemas.LabelSchema) else s for s in label_schemas]
     unknown = [n for n in names if n not in set(known_schemas)]
     if unknown:
-        raise ValueError(f"label_schemas names {unknown}: expected existing label schemas ({', '.join(sorted(known_schemas))})")
+        raise FieldError("label_schemas", f"label_schemas names {unknown}: expected existing label schemas ({', '.join(sorted(known_schemas))})")
     rpi = session.reviews_per_item
     if isinstance(rpi, bool) or not isinstance(rpi, int) or rpi < 1:
-        raise ValueError(f"reviews_per_item is {rpi!r}: expected a whole number >= 1")
+        raise FieldError("reviews_per_item", f"reviews_per_item is {rpi!r}: expected a whole number >= 1")
     if session.dataset is not None and (not isinstance(session.dataset, str) or not session.dataset.strip()):
-        raise ValueError(f"dataset is {session.dataset!r}: expected a dataset name or None")
-    parse_cron(session.refresh_cron)
+        raise FieldError("dataset", f"dataset is {session.dataset!r}: expected a dataset name or None")
+    check_cron(session.refresh_cron)
     return replace(
         session,
         label_schemas=list(dict.fromkeys(names)),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from feedback_pipeline.assessment_tables import FILE_SCHEMA, FILES, SUBMISSIONS, read_table
+from feedback_pipeline.landing import LandingKey
 from feedback_pipeline.submission_contract import SUBMISSION_SCHEMA
 from feedback_pipeline.submission_parsing import parse_lines
 from feedback_pipeline.utc import UTC_TIME
@@ -43,7 +44,7 @@ def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[
         .with_columns(
             pl.col("received").fill_null(0),
             pl.col("duplicates").fill_null(0),
-            pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d").alias("submission_date"),
+            LandingKey.day_of(pl.col("landing_key")).alias("submission_date"),
             pl.lit(datetime.now(tz=UTC)).cast(UTC_TIME).alias("collected_at"),
         )
         .with_columns(pl.format("{}/{}", "received", "duplicates").alias("counts"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from feedback_pipeline.json_values import duckdb_connection
+from feedback_pipeline.landing import LandingKey
 from feedback_pipeline.submission_contract import MAX_LINE_BYTES, SUBMISSION_SCHEMA
 from feedback_pipeline.utc import UTC_TIME
 
@@ -56,9 +57,7 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
     connection.register("lines", lines.to_arrow())
     fields = connection.sql(_PARSE_SQL.format(max_bytes=MAX_LINE_BYTES)).pl()
     connection.close()
-    received = pl.from_epoch(
-        pl.col("landing_key").str.split("/").list.get(3).str.slice(0, 19).cast(pl.Int64, strict=False), time_unit="ns"
-    ).dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+    received = LandingKey.time_of(pl.col("landing_key"))
     frame = lines.join(fields, on=["landing_key", "line_number"], how="left")
     source_type = pl.col("source_type").replace({"AI_JUDGE": "LLM_JUDGE"})
     parse_error = (
@@ -92,7 +91,7 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
         pl.col("source_id").fill_null("default"),
         pl.col("created_at").cast(UTC_TIME).fill_null(received),
         parse_error.alias("parse_error"),
-        pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d", strict=False).alias("submission_date"),
+        LandingKey.day_of(pl.col("landing_key")).alias("submission_date"),
         pl.col("line").alias("raw"),
         received.alias("received_at"),
     ).select(SUBMISSION_SCHEMA.keys())

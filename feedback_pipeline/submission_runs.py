@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from feedback_pipeline.landing import LandingKey
 from feedback_pipeline.submission_contract import AREA
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Scope:
     def landing_keys(self, landing: LandingZone) -> list[str]:
         """The landing files in scope (for dates: every file that arrived on those days)."""
         if self.by_keys:
-            day = self.last_key.split("/")[1]
+            day = LandingKey.parse(self.last_key).day
             start_after = self.after_key or f"{AREA}/{day}/00/"
             keys: list[str] = []
             for key in landing.iter_keys(AREA, after=start_after):
@@ -55,7 +56,7 @@ class Scope:
             return keys
         keys = []
         for key in landing.iter_keys(AREA, after=f"{AREA}/{self.start.isoformat()}/00/"):
-            if key.split("/")[1] >= self.end.isoformat():
+            if LandingKey.parse(key).day >= self.end.isoformat():
                 break
             keys.append(key)
         return keys
@@ -67,7 +68,7 @@ class Scope:
             if self.after_key:
                 expression &= pl.col("landing_key") > self.after_key
             else:
-                expression &= pl.col("submission_date") == date.fromisoformat(self.last_key.split("/")[1])
+                expression &= pl.col("submission_date") == date.fromisoformat(LandingKey.parse(self.last_key).day)
             return expression
         return (pl.col("submission_date") >= self.start) & (pl.col("submission_date") < self.end)
 
@@ -83,7 +84,7 @@ class Batch:
 
     @property
     def day(self) -> str:
-        return self.last_key.split("/")[1]
+        return LandingKey.parse(self.last_key).day
 
     @property
     def scope(self) -> Scope:
@@ -97,18 +98,20 @@ def batches(
     files and, when the files' `sizes` are given, at most `max_bytes` of them (a larger file goes alone),
     so a run's memory stays bounded however the submissions were split into files."""
     cut: list[Batch] = []
+    days = [LandingKey.parse(key).day for key in keys]
     previous, first_index, run_bytes = after_key, 0, 0
+    previous_day = LandingKey.parse(after_key).day if after_key else None
     for index, key in enumerate(keys):
         run_bytes += sizes[index] if sizes is not None else 0
         last_of_run = (
             index + 1 == len(keys)
             or index + 1 - first_index >= max_files
-            or keys[index + 1].split("/")[1] != key.split("/")[1]
+            or days[index + 1] != days[index]
             or (sizes is not None and run_bytes + sizes[index + 1] > max_bytes)
         )
         if last_of_run:
-            same_day = previous is not None and previous.split("/")[1] == key.split("/")[1]
+            same_day = previous is not None and previous_day == days[index]
             cut.append(Batch(previous if same_day else None, key, index + 1 - first_index))
-            previous, first_index, run_bytes = key, index + 1, 0
+            previous, previous_day, first_index, run_bytes = key, days[index], index + 1, 0
     return cut
 

@@ -72,6 +72,15 @@ def load_context(lake: Lake, exclude_submission_ids: pl.Series | None = None) ->
     return ValidationContext(traces, schemas, sessions, items, targets_from_history(history))
 
 
+def _target_columns(kind: pl.Expr, name: str, source_id: str) -> list[pl.Expr]:
+    """What an update, delete or override inherits from the assessment it names, as `t_` columns."""
+    return [
+        pl.col("assessment_id"), kind.alias("t_kind"), pl.col(name).alias("t_name"), pl.col("trace_id").alias("t_trace_id"),
+        pl.col("span_id").alias("t_span_id"), pl.col("session").alias("t_session"),
+        pl.col("source_type").alias("t_source_type"), pl.col(source_id).alias("t_source_id"),
+    ]
+
+
 def targets_from_history(history: pl.DataFrame) -> pl.DataFrame:
     """The assessments that updates, deletes and overrides may name: their create and whether deleted."""
     deleted = history.filter(pl.col("action") == "delete").select("assessment_id").unique()
@@ -80,19 +89,11 @@ def targets_from_history(history: pl.DataFrame) -> pl.DataFrame:
         .sort("created_at")
         .unique("assessment_id", keep="first", maintain_order=True)
         .select(
-            "assessment_id",
-            pl.col("kind").alias("t_kind"),
-            pl.col("assessment_name").alias("t_name"),
-            pl.col("trace_id").alias("t_trace_id"),
-            pl.col("span_id").alias("t_span_id"),
-            pl.col("session").alias("t_session"),
-            pl.col("source_type").alias("t_source_type"),
-            pl.col("assessor_id").alias("t_source_id"),
+            *_target_columns(pl.col("kind"), "assessment_name", "assessor_id"),
             pl.col("assessment_id").is_in(deleted["assessment_id"].implode()).alias("t_deleted"),
             pl.lit(False).alias("t_in_batch"),
         )
     )
-
 
 
 def _reason(condition: pl.Expr, message: pl.Expr) -> Rule:
@@ -111,14 +112,7 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
         frame.filter((action == "create") & pl.col("parse_error").is_null() & pl.col("assessment_id").is_not_null())
         .unique("assessment_id", keep="first", maintain_order=True)
         .select(
-            "assessment_id",
-            pl.col("kind").fill_null("feedback").alias("t_kind"),
-            pl.col("name").alias("t_name"),
-            pl.col("trace_id").alias("t_trace_id"),
-            pl.col("span_id").alias("t_span_id"),
-            pl.col("session").alias("t_session"),
-            pl.col("source_type").alias("t_source_type"),
-            pl.col("source_id").alias("t_source_id"),
+            *_target_columns(pl.col("kind").fill_null("feedback"), "name", "source_id"),
             pl.lit(False).alias("t_deleted"),
             pl.lit(True).alias("t_in_batch"),
             pl.col("submission_id").alias("t_submission_id"),

@@ -124,6 +124,8 @@ BAD_FILES = [
     ("label_schemas:\n  - name: q\n    input: {type: text\n", 4, "not valid YAML"),
     ("schemas: []\n", 1, "top-level key 'schemas'"),
     ("label_schemas:\n  - name: q\n    input:\n      type: categorical\n      options: [Yes, No]\n", 5, 'option True: expected a string (in YAML, quote yes/no options: "Yes")'),
+    ("label_schemas:\n  - name: q\n    input:\n      type: pass_fail\n      positive_label: A\n      negative_label: A\n", 6, "labels are both 'A'"),
+    ("label_schemas:\n  - name: q\n    input:\n      type: categorical\n", 4, "input type 'categorical' needs options"),
 ]
 
 

@@ -62,7 +62,7 @@ def test_label_schema_objects_are_accepted_as_names(home):
         ({"reviews_per_item": 0}, r"reviews_per_item is 0: expected a whole number >= 1"),
         ({"assigned_users": "alice"}, r"assigned_users is 'alice': expected a list"),
         ({"refresh_cron": "hourly"}, r"refresh_cron is 'hourly': expected five fields"),
-        ({"refresh_cron": "61 * * * *"}, r"cron minute '61': expected values from 0 to 59"),
+        ({"refresh_cron": "61 * * * *"}, r"refresh_cron is '61 \* \* \* \*': .*out of range"),
         ({"trace_filter": {"tag": {"env": "prod"}}}, r"trace_filter keys \['tag'\]: expected only"),
         ({"trace_filter": {"state": "FINE"}}, r"trace_filter.state \['FINE'\]: expected among OK"),
         ({"trace_filter": {"sample": {"n": 0}}}, r"trace_filter.sample.n is 0"),
@@ -142,6 +142,9 @@ def test_yaml_session_errors_name_the_line(home, tmp_path):
         apply_labeling_file(path, home=home)
     path.write_text("labeling_sessions:\n  - name: s\n    trace_filter:\n      tags: {env: prod}\n      sample: {n: -1}\n")
     with pytest.raises(ValueError, match=rf"^{path}:5: trace_filter.sample.n is -1"):
+        apply_labeling_file(path, home=home)
+    path.write_text("labeling_sessions:\n  - name: s\n    trace_filter:\n      tags: {env: prod}\n      colour: red\n")
+    with pytest.raises(ValueError, match=rf"^{path}:5: trace_filter keys \['colour'\]"):
         apply_labeling_file(path, home=home)
     assert landed(home) == []
 
@@ -290,3 +293,13 @@ def test_sessions_cli_prints_progress_per_reviewer(home, cli):
     assert lines == {"alice@example.com": ["1", "0"], "bob@example.com": ["0", "1"]}
     missing = cli("sessions", "show", "nope", check=False)
     assert missing.returncode != 0 and b"labeling session 'nope' does not exist" in missing.stderr
+
+
+def test_cron_expressions_are_read_by_croniter():
+    at = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # a Sunday
+    assert sessions.cron_matches("0 14 22 * 1", at), "day of month or day of week, as cron reads them"
+    assert sessions.cron_matches("0 9-17/4 * * *", at.replace(hour=13))
+    assert not sessions.cron_matches("0 9-17/4 * * *", at)
+    for bad in ("0 * * *", "61 * * * *", "0 * * * mon-xyz", 5):
+        with pytest.raises(ValueError, match="refresh_cron is .*expected five fields"):
+            sessions.check_cron(bad)
