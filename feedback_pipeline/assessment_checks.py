@@ -24,6 +24,7 @@ import polars as pl
 
 from feedback_pipeline import schemas as label_schemas
 from feedback_pipeline import sessions as labeling_sessions
+from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.input_types import input_from_parameters
 
 if TYPE_CHECKING:
@@ -31,14 +32,15 @@ if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
 
 
-class InvalidAssessment(ValueError):
-    """An assessment the pipeline would refuse: `field`, the `value` given and what was `expected`."""
+class InvalidAssessment(FieldError):
+    """An assessment the pipeline would refuse: the `field`, the `value` given, what was `expected`
+    and, when one is close, the `suggestion` (a ValueError, like every field error)."""
 
     def __init__(self, field: str, value: Any, expected: str, suggestion: str | None = None,
                  message: str | None = None) -> None:
-        self.field, self.value, self.expected, self.suggestion = field, value, expected, suggestion
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        super().__init__(f"{message or f'{field} {value!r}: {expected}'}{hint}")
+        super().__init__(field, f"{message or f'{field} {value!r}: {expected}'}{hint}")
+        self.value, self.expected, self.suggestion = value, expected, suggestion
 
 
 def close_name(given: str, known: list[str]) -> str | None:
