@@ -83,7 +83,7 @@ def user_shell(tmp_path):
     work = tmp_path / "feedback-pipeline"
     shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(".venv", ".git", ".feedback", "__pycache__", "*.egg-info",
                                                               ".pytest_cache", "mlruns"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDBACK_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDBACK_", "DAGSTER_", "MLFLOW_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = sys.prefix
     env["GX_ANALYTICS_ENABLED"] = "false"
