@@ -29,6 +29,8 @@ _EXPORTS = {
     ),
     "feedback_pipeline.search": ("search_assessments",),
     "feedback_pipeline.datasets": ("load_evaluation_dataset", "list_evaluation_datasets", "EvaluationDataset"),
+    "feedback_pipeline.assessment_checks": ("InvalidAssessment",),
+    "feedback_pipeline.home": ("FeedbackHome",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -455,6 +455,7 @@ def build_metadata(build: DatasetBuild, audit: AuditResult, version: int | None)
     }
 
 
+EXPORT_FORMATS = ("jsonl", "parquet", "csv")
 JSON_COLUMNS = ("inputs", "outputs", "expectations", "source", "tags", "expectation_assessment_ids")
 
 
@@ -500,6 +501,31 @@ class EvaluationDataset:
                     del row["outputs"]
         return rows
 
+    def export(self, path: str | Path, fmt: str, *, overwrite: bool = False) -> Path:
+        """Write this version to `path` as `jsonl` (decoded records, MLflow's shape), `parquet` or `csv` (the table).
+
+        An existing file is kept unless `overwrite` (`FileExistsError`), and a missing folder is not
+        created (`FileNotFoundError`), so an earlier export is never lost to a typo.
+        """
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"folder {str(path.parent)!r} of {str(path)!r} does not exist: create it first")
+        try:
+            handle = path.open("wb" if overwrite else "xb")
+        except FileExistsError:
+            raise FileExistsError(f"{str(path)!r} already exists: choose another file or overwrite it") from None
+        with handle:
+            if fmt == "jsonl":
+                for record in self.records(full=True):
+                    handle.write((json.dumps(record, ensure_ascii=False, default=str) + "\n").encode())
+            elif fmt == "parquet":
+                self._frame.write_parquet(handle)
+            else:
+                self._frame.write_csv(handle)
+        return path
+
 
 def _lake(home: Any) -> Any:
     from feedback_pipeline.home import FeedbackHome
@@ -508,12 +534,22 @@ def _lake(home: Any) -> Any:
 
 
 def load_evaluation_dataset(name: str, version: int | None = None, home: Any = None) -> EvaluationDataset:
-    """Dataset `name` at Delta `version` (None: the current one), from `home` (default: the environment's)."""
+    """Dataset `name` at Delta `version` (None: the current one), from `home` (default: the environment's).
+
+    An unknown dataset or version raises `LookupError` naming the datasets or versions that exist.
+    """
     lake = _lake(home)
-    table = lake.table(table_name(name), version=version) if lake.exists(table_name(name)) else None
-    if table is None:
+    if not lake.exists(table_name(name)):
         known = ", ".join(list_evaluation_datasets(home)) or "none yet"
         raise LookupError(f"evaluation dataset {name!r} does not exist in {lake.uri} (datasets: {known})")
+    if version is not None:
+        versions = sorted(entry["version"] for entry in lake.history(table_name(name)))
+        if version not in versions:
+            raise LookupError(
+                f"version {version} of evaluation dataset {name!r} does not exist: "
+                f"expected one of {', '.join(map(str, versions))}"
+            )
+    table = lake.table(table_name(name), version=version)
     frame = pl.scan_delta(table).collect().sort("dataset_record_id")
     return EvaluationDataset(name, table.version(), frame)
 

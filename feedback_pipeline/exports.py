@@ -44,6 +44,7 @@ MAX_BATCH_BYTES = 256 * 1024 * 1024
 EXPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
 CHECK_BLOCK_BYTES = 1024 * 1024
 STDIN_SPOOL_BYTES = 64 * 1024 * 1024
+TRACE_REJECTIONS = "trace_rejections"
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,7 @@ def _ingest_batch(lake: Lake, landing: LandingZone, keys: list[str], run_id: str
     )
     report.revalidation_dates += after_traces_arrived(lake, changed)
     rejected = lake.merge(
-        "trace_rejections", pl.concat([parsed.rejections, quarantined]), on=["landing_key", "line_number"],
+        TRACE_REJECTIONS, pl.concat([parsed.rejections, quarantined]), on=["landing_key", "line_number"],
         change_column="reason", commit_metadata=commit,
     )
     record_processed(lake, "traces", counts_per_file(keys, lines, parsed.rejections), run_id)

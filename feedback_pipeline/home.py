@@ -100,14 +100,21 @@ def _postgres_url_checked(url: str | None) -> bool:
 
 @dataclass(frozen=True)
 class FeedbackHome:
-    """The resolved locations of one installation."""
+    """The resolved locations of one installation: `FeedbackHome("/data/feedback")` puts the lake,
+    the landing zone and Dagster's home under that root, as an unset environment would."""
 
     root: str
-    lake_uri: str
-    landing_uri: str
-    dagster_home: str
+    lake_uri: str = ""
+    landing_uri: str = ""
+    dagster_home: str = ""
     storage_options: dict[str, str] = field(default_factory=dict)
     dagster_postgres: bool = False
+
+    def __post_init__(self) -> None:
+        root = _absolute(self.root)
+        object.__setattr__(self, "root", root)
+        for name, default in (("lake_uri", "lake"), ("landing_uri", "landing"), ("dagster_home", "dagster")):
+            object.__setattr__(self, name, _absolute(getattr(self, name) or f"{root}/{default}"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> FeedbackHome:

@@ -113,16 +113,28 @@ def land_lines(landing: LandingZone, lines: list[str], *, label: str = "") -> li
     ]
 
 
-def _landing(home: FeedbackHome | None) -> LandingZone:
+def _home(home: FeedbackHome | None) -> FeedbackHome:
     if home is None:
         from feedback_pipeline.home import FeedbackHome
 
         home = FeedbackHome.from_env()
-    return home.landing()
+    return home
 
 
 def _write(record: dict[str, Any], home: FeedbackHome | None) -> None:
-    land_submissions(_landing(home), [record], label="sdk")
+    land_submissions(_home(home).landing(), [record], label="sdk")
+
+
+def _checked(record: dict[str, Any], home: FeedbackHome | None, *, free_form: bool) -> dict[str, Any]:
+    """The record, once `check_assessment` found nothing the pipeline would refuse (else InvalidAssessment)."""
+    from feedback_pipeline.assessment_checks import check_assessment
+
+    check_assessment(
+        _home(home), kind=record["kind"], name=record["name"], value=record["value"], trace_id=record["trace_id"],
+        client_request_id=record["client_request_id"], session=record["session"],
+        assessor=(record["source"] or {}).get("source_id"), free_form=free_form,
+    )
+    return record
 
 
 def _entity(record: dict[str, Any], source: AssessmentSource) -> Assessment:
@@ -155,9 +167,15 @@ def log_feedback(
     span_id: str | None = None,
     session: str | None = None,
     client_request_id: str | None = None,
+    free_form: bool = False,
     home: FeedbackHome | None = None,
 ) -> Feedback:
-    """Record feedback on a trace (MLflow `log_feedback`); returns it at once, validated later by the pipeline."""
+    """Record feedback on a trace (MLflow `log_feedback`); returns it at once, validated again by the pipeline.
+
+    Raises `InvalidAssessment` (a ValueError) for what can be told now: an unknown label schema
+    (`free_form=True` allows a name without one, as MLflow does), a value that does not fit it, an
+    unknown trace or session, an assessor the session does not assign.
+    """
     if trace_id is None and client_request_id is None:
         raise ValueError("trace_id is None: give the trace's id (tr-…) or its client_request_id")
     source = source or AssessmentSource("CODE")
@@ -165,7 +183,7 @@ def log_feedback(
         trace_id=trace_id, client_request_id=client_request_id, span_id=span_id, session=session, name=name,
         kind="feedback", value=value, rationale=rationale, source=source, metadata=metadata,
     )
-    _write(record, home)
+    _write(_checked(record, home, free_form=free_form), home)
     return _entity(record, source)  # type: ignore[return-value]
 
 
@@ -178,9 +196,13 @@ def log_expectation(
     metadata: dict[str, Any] | None = None,
     span_id: str | None = None,
     session: str | None = None,
+    free_form: bool = False,
     home: FeedbackHome | None = None,
 ) -> Expectation:
-    """Record ground truth for a trace (MLflow `log_expectation`); the value must not be None."""
+    """Record ground truth for a trace (MLflow `log_expectation`); the value must not be None.
+
+    Checked at the call like `log_feedback` (`free_form=True` allows a name without a label schema).
+    """
     if value is None:
         raise ValueError(f"value is None for expectation {name!r}: an expectation needs a value")
     source = source or AssessmentSource("HUMAN")
@@ -188,7 +210,7 @@ def log_expectation(
         trace_id=trace_id, span_id=span_id, session=session, name=name, kind="expectation",
         value=value, source=source, metadata=metadata,
     )
-    _write(record, home)
+    _write(_checked(record, home, free_form=free_form), home)
     return _entity(record, source)  # type: ignore[return-value]
 
 
@@ -209,7 +231,10 @@ def override_feedback(
     metadata: dict[str, Any] | None = None,
     home: FeedbackHome | None = None,
 ) -> Feedback:
-    """Replace a feedback with a new one that `overrides` it (MLflow `override_feedback`); the old turns invalid."""
+    """Replace a feedback with a new one that `overrides` it (MLflow `override_feedback`); the old turns invalid.
+
+    The new value and assessor are checked at the call like `log_feedback`'s.
+    """
     old = _current(assessment_id, home)
     if old["kind"] != "feedback":
         raise ValueError(f"assessment_id {assessment_id!r} is an {old['kind']}: only feedback can be overridden")
@@ -219,7 +244,7 @@ def override_feedback(
         kind="feedback", value=value, rationale=rationale, source=source, metadata=metadata,
         overrides=assessment_id,
     )
-    _write(record, home)
+    _write(_checked(record, home, free_form=True), home)
     return _entity(record, source)  # type: ignore[return-value]
 
 
@@ -232,7 +257,8 @@ def update_assessment(
 ) -> Assessment:
     """Edit an assessment in place (MLflow `update_assessment`): name, value, rationale replaced, metadata merged.
 
-    Source and span stay as they were; the kind cannot change.
+    Source and span stay as they were; the kind cannot change. The new name and value are checked at
+    the call like `log_feedback`'s (a name without a label schema only if it is the one it had).
     """
     old = _current(assessment_id, home)
     if assessment.kind != old["kind"]:
@@ -242,6 +268,9 @@ def update_assessment(
         kind=assessment.kind, value=assessment.value, rationale=assessment.rationale,
         metadata=assessment.metadata, session=old["session"],
     )
+    name = assessment.name or old["assessment_name"]
+    as_checked = {**record, "name": name, "source": {"source_id": old["assessor_id"]}}
+    _checked(as_checked, home, free_form=name == old["assessment_name"])
     _write(record, home)
     merged = {**json.loads(old["metadata"] or "{}"), **(assessment.metadata or {})}
     cls = Expectation if old["kind"] == "expectation" else Feedback

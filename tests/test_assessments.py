@@ -57,7 +57,8 @@ def test_valid_submissions_become_assessments_with_schema_version(world):
     log_feedback(trace_id=t[3], name="topics", value=["billing", "login"], source=ALICE)
     log_expectation(trace_id=t[4], name="key_facts", value=["one", "two"], source=ALICE)
     log_feedback(trace_id=t[5], name="correct", value=True, source=BOB, session="review-1")
-    log_feedback(trace_id=t[6], name="user_satisfaction", value=True, source=AssessmentSource("HUMAN", "user_123"))
+    log_feedback(trace_id=t[6], name="user_satisfaction", value=True, source=AssessmentSource("HUMAN", "user_123"),
+                 free_form=True)
     log_feedback(client_request_id=world.client_request_ids[7], name="relevance", value=1)
 
     [report] = process(world)

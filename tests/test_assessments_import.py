@@ -116,5 +116,6 @@ def test_jsonl_import_of_submissions_marks_their_origin(world, tmp_path):
     assert origins["h-1"] == "import" and origins["h-2"] == "api"
     searched = cli("assessments", "search", "--assessor", "dan")
     assert "1 assessment(s)" in searched.stdout
+    assert "assessment_id" in searched.stdout and "a-h1" in searched.stdout
     rejected = cli("assessments", "rejections")
     assert "not valid JSON" in rejected.stdout

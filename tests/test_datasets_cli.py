@@ -84,6 +84,41 @@ def test_export_formats_hold_the_pinned_version(dataset_home, tmp_path, fmt):
         assert json.loads(frame.get_column("expectations")[0]) == {"expected_summary": "No refunds."}
 
 
+def test_export_keeps_an_existing_file_unless_forced(dataset_home, tmp_path):
+    out = tmp_path / "summaries.jsonl"
+    out.write_text("an earlier export\n")
+    refused = run_cli(dataset_home, "export", "summaries", "--format", "jsonl", "-o", str(out))
+    assert refused.returncode != 0
+    assert f"'{out}' already exists" in refused.stderr and "--force" in refused.stderr
+    assert out.read_text() == "an earlier export\n"
+    forced = run_cli(dataset_home, "export", "summaries", "--format", "jsonl", "-o", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_export_does_not_create_missing_folders(dataset_home, tmp_path):
+    out = tmp_path / "no" / "such" / "summaries.csv"
+    refused = run_cli(dataset_home, "export", "summaries", "--format", "csv", "-o", str(out))
+    assert refused.returncode != 0
+    assert f"folder '{out.parent}'" in refused.stderr and "does not exist" in refused.stderr
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("version", [-1, 2, 99])
+def test_a_version_that_does_not_exist_names_the_versions_that_do(dataset_home, version):
+    from feedback_pipeline.datasets import load_evaluation_dataset
+
+    expected = f"version {version} of evaluation dataset 'summaries' does not exist: expected one of 0, 1"
+    with pytest.raises(LookupError) as raised:
+        load_evaluation_dataset("summaries", version=version, home=dataset_home)
+    assert str(raised.value) == expected
+    for command in ("show", "export"):
+        extra = ["--format", "csv", "-o", "/nonexistent/x.csv"] if command == "export" else []
+        done = run_cli(dataset_home, command, "summaries", "--version", str(version), *extra)
+        assert done.returncode == 1 and expected in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def test_readers_from_the_readme(dataset_home):
     import deltalake
     import duckdb

@@ -78,7 +78,7 @@ def test_embedded_assessments_land_as_historic_submissions(home):
     assert all(s["submission_id"] == s["assessment_id"] for s in submissions)
 
 
-def test_malformed_lines_are_rejected_with_file_line_and_reason_while_good_lines_land(home, tmp_path):
+def test_malformed_lines_are_rejected_with_file_line_and_reason_while_good_lines_land(cli, home, tmp_path):
     good = (FIXTURES / "traces.jsonl").read_text().splitlines()[:3]
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("\n".join([good[0], "{not json", good[1], '{"info": {}}', good[2]]) + "\n")
@@ -92,6 +92,9 @@ def test_malformed_lines_are_rejected_with_file_line_and_reason_while_good_lines
     assert all("mixed.jsonl" in key for key in rejections["landing_key"])
     assert all(len(reason) > 10 for reason in rejections["reason"])
     assert processed_high_water(lake, "traces") == home.landing().list("traces")[-1]
+    shown = cli("traces", "rejections").stdout.decode()
+    assert "mixed.jsonl" in shown and "is not valid JSON" in shown
+    assert shown.strip().endswith("2 rejected trace line(s)")
 
 
 def test_a_newer_export_of_the_same_trace_updates_its_row(home, tmp_path):

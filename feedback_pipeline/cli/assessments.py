@@ -50,8 +50,8 @@ def search_command(session: str | None, name: str | None, assessor: str | None, 
     found = search_assessments(session=session, name=name, assessor=assessor, kind=kind,
                                include_invalid=include_invalid, include_pending=include_pending)
     with pl.Config(tbl_rows=limit, tbl_width_chars=160, fmt_str_lengths=40):
-        click.echo(found.select("trace_id", "assessment_name", "assessment_value", "assessor_id", "valid", "pending",
-                                "timestamp").head(limit))
+        click.echo(found.select("assessment_id", "trace_id", "assessment_name", "assessment_value", "assessor_id",
+                                "valid", "pending", "timestamp").head(limit))
     click.echo(f"{found.height} assessment(s)")
 
 
@@ -59,12 +59,10 @@ def search_command(session: str | None, name: str | None, assessor: str | None, 
 @click.option("--limit", default=20, show_default=True)
 def rejections_command(limit: int) -> None:
     """Print the latest rejected submissions with their reasons."""
-    import polars as pl
-
     from feedback_pipeline.assessment_tables import REJECTION_SCHEMA, REJECTIONS
+    from feedback_pipeline.cli.rejections import echo_rejections
     from feedback_pipeline.home import FeedbackHome
 
-    table = FeedbackHome.from_env().lake().read(REJECTIONS, schema=REJECTION_SCHEMA)
-    with pl.Config(tbl_rows=limit, tbl_width_chars=160, fmt_str_lengths=100):
-        click.echo(table.sort("rejected_at", descending=True).select("submission_id", "reason").head(limit))
-    click.echo(f"{table.height} rejection(s)")
+    columns = ["submission_id", "reason"]
+    table = FeedbackHome.from_env().lake().read(REJECTIONS, columns=[*columns, "rejected_at"], schema=REJECTION_SCHEMA)
+    echo_rejections(table, columns, limit, "rejected submission(s)")

@@ -10,9 +10,6 @@ import polars as pl
 
 from feedback_pipeline import datasets
 
-FORMATS = ("jsonl", "parquet", "csv")
-
-
 @click.group("datasets")
 def datasets_group() -> None:
     """Evaluation datasets built from reviewers' expectations (lake/evaluation_datasets/<name>)."""
@@ -36,8 +33,6 @@ def _load(name: str, version: int | None) -> datasets.EvaluationDataset:
         return datasets.load_evaluation_dataset(name, version=version)
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:
-        raise click.ClickException(f"dataset {name!r} has no version {version}: {exc}") from None
 
 
 @datasets_group.command("show")
@@ -61,18 +56,19 @@ def show_command(name: str, version: int | None, limit: int) -> None:
 @datasets_group.command("export")
 @click.argument("name")
 @click.option("--version", type=int, default=None, help="Delta version (default: the current one).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(datasets.EXPORT_FORMATS), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def export_command(name: str, version: int | None, fmt: str, output: Path) -> None:
-    """Write one version to a file: jsonl (decoded records, MLflow's shape), parquet or csv (the table)."""
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def export_command(name: str, version: int | None, fmt: str, output: Path, force: bool) -> None:
+    """Write one version to a file: jsonl (decoded records, MLflow's shape), parquet or csv (the table).
+
+    An existing file is kept unless --force; the file's folder must exist.
+    """
     dataset = _load(name, version)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "jsonl":
-        with output.open("w", encoding="utf-8") as handle:
-            for record in dataset.records(full=True):
-                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    elif fmt == "parquet":
-        dataset.to_polars().write_parquet(output)
-    else:
-        dataset.to_polars().write_csv(output)
+    try:
+        dataset.export(output, fmt, overwrite=force)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc} (pass --force)") from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(dataset)} records of {name} version {dataset.version} to {output}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import click
 
@@ -82,24 +85,63 @@ def demo() -> None:
     print_tables(home, echo=lambda line: click.echo(f"   {line}"))
     from feedback_pipeline.search import search_assessments
 
+    shell = ClosingCommands.here(home)
     found = search_assessments(include_invalid=True, home=home)
-    click.echo(f"   assessments: {found.height} (the sample's embedded ones and alice's), valid {found['valid'].sum()}; "
-               "feedback-pipeline assessments search --name summary_quality")
+    click.echo(f"   assessments: {found.height} (the sample's embedded ones and alice's), valid {found['valid'].sum()}:\n"
+               f"   {shell.cli('assessments search --name summary_quality')}")
     from feedback_pipeline.datasets import list_evaluation_datasets, load_evaluation_dataset
-
-    relative = os.path.relpath(sys.executable)
-    python = sys.executable if relative.startswith("..") else relative
 
     for name in list_evaluation_datasets(home):
         dataset = load_evaluation_dataset(name, home=home)
+        load = f'import feedback_pipeline as fp; print(fp.load_evaluation_dataset("{name}", version={dataset.version}).records()[:1])'
         click.echo(
             f"\n   dataset {name} version {dataset.version}: {len(dataset)} records. Load it pinned:\n"
-            f"   {python} -c \"import feedback_pipeline as fp; print(fp.load_evaluation_dataset('{name}', version={dataset.version}).records()[:1])\""
+            f"   {shell.python(load)}"
         )
-    click.echo(
-        f"\nRead a table:  {python} -c \"import polars as pl; print(pl.read_delta('{home.lake_uri}/traces'))\"\n"
-        f"Sessions:      feedback-pipeline sessions show label_summaries\n"
-        f"Dagster UI:    make up   (DAGSTER_HOME={home.dagster_home})"
-    )
     invitation = invite_reviewer(home.landing(), "alice@example.com", session="label_summaries")
-    click.echo(f"Review App:    feedback-pipeline review-app, then open (as alice) {invitation.url}")
+    read_traces = f'import polars as pl; print(pl.read_delta("{home.lake_uri}/traces"))'
+    click.echo(
+        f"\nRead a table:  {shell.python(read_traces)}\n"
+        f"Sessions:      {shell.cli('sessions show label_summaries')}\n"
+        f"Dagster UI:    {shell.make_up()}\n"
+        f"Review App:    {shell.cli('review-app')}\n"
+        f"               then open (as alice) {invitation.url}"
+    )
+    click.echo(
+        f"(or `source {shell.relative(Path(sys.executable).parent / 'activate')}` to have feedback-pipeline on your PATH)"
+    )
+
+
+@dataclass(frozen=True)
+class ClosingCommands:
+    """The demo's closing commands, written so they work as printed in the shell that ran the demo:
+    the virtualenv's own programs by path, and FEEDBACK_HOME spelled out when it is not the default."""
+
+    bin_dir: Path
+    home_prefix: str
+    checkout: Path | None
+
+    @classmethod
+    def here(cls, home: FeedbackHome) -> ClosingCommands:
+        default_root = FeedbackHome.from_env({}).root
+        prefix = "" if home.root == default_root else f"FEEDBACK_HOME={shlex.quote(home.root)} "
+        checkout = Path(__file__).resolve().parents[2]
+        return cls(Path(sys.executable).parent, prefix, checkout if (checkout / "Makefile").is_file() else None)
+
+    @staticmethod
+    def relative(path: Path) -> str:
+        """`path` relative to the working directory when it lies below it, else absolute."""
+        relative = os.path.relpath(path)
+        return str(path) if relative.startswith("..") else relative
+
+    def cli(self, arguments: str) -> str:
+        return f"{self.home_prefix}{self.relative(self.bin_dir / 'feedback-pipeline')} {arguments}"
+
+    def python(self, code: str) -> str:
+        return f"{self.home_prefix}{self.relative(self.bin_dir / 'python')} -c {shlex.quote(code)}"
+
+    def make_up(self) -> str:
+        if self.checkout is None:
+            return "make up, from a source checkout of feedback-pipeline"
+        where = "" if self.checkout == Path.cwd().resolve() else f"-C {shlex.quote(self.relative(self.checkout))} "
+        return f"{self.home_prefix}make {where}up"

@@ -1,10 +1,10 @@
-"""`feedback-pipeline traces import`: MLflow trace exports into the landing zone."""
+"""`feedback-pipeline traces import` (MLflow trace exports into the landing zone) and `traces rejections`."""
 
 from __future__ import annotations
 
 import click
 
-from feedback_pipeline.exports import expand_paths, import_traces
+from feedback_pipeline.exports import TRACE_REJECTIONS, expand_paths, import_traces
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.landing import LandingWriteError
 
@@ -51,3 +51,15 @@ def import_command(paths: tuple[str, ...]) -> None:
     )
     if summary.refused:
         raise click.ClickException(f"{len(summary.refused)} file(s) refused, nothing of them landed (reasons above)")
+
+
+@traces.command("rejections")
+@click.option("--limit", default=20, show_default=True)
+def rejections_command(limit: int) -> None:
+    """Print the latest refused trace lines: the landing file, the line and why."""
+    from feedback_pipeline.cli.rejections import echo_rejections
+    from feedback_pipeline.traces import REJECTIONS_SCHEMA
+
+    columns = ["landing_key", "line_number", "reason"]
+    table = FeedbackHome.from_env().lake().read(TRACE_REJECTIONS, columns=[*columns, "rejected_at"], schema=REJECTIONS_SCHEMA)
+    echo_rejections(table, columns, limit, "rejected trace line(s)")
