@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from feedback_pipeline.assessments import MAX_RATIONALE_CHARS, MAX_VALUE_BYTES
 from feedback_pipeline.schemas import current_schemas
 
 INPUT_TYPES = ("categorical", "categorical_list", "numeric", "text", "text_list", "pass_fail")
@@ -56,6 +57,14 @@ class Question:
         if self.input_type in ("categorical", "categorical_list"):
             return [(o, o) for o in self.options]
         return []
+
+    def shown(self, value: Any) -> str:
+        """An answer as a reviewer reads it: the option's label, the entries joined, the text itself."""
+        if self.input_type == "pass_fail" and isinstance(value, bool):
+            return self.positive_label if value else self.negative_label
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return "" if value is None else str(value)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Question:
@@ -162,6 +171,10 @@ def parse_answers(
     for question in questions:
         value, problem = _check(question, list(form.get(f"answer:{question.name}", [])))
         comment = (form.get(f"comment:{question.name}") or [""])[0].strip() if question.enable_comment else ""
+        if not problem and value is not None and len(json.dumps(value).encode()) > MAX_VALUE_BYTES:
+            problem = f"the answer is {len(json.dumps(value).encode())} bytes: at most {MAX_VALUE_BYTES} are allowed"
+        if len(comment) > MAX_RATIONALE_CHARS:
+            problem = f"the comment has {len(comment)} characters: at most {MAX_RATIONALE_CHARS} are allowed"
         if problem:
             errors[question.name] = problem
         elif value is None and question.required:

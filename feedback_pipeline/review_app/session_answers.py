@@ -228,7 +228,7 @@ class SessionAnswers:
         return "complete" if len(reviewers) >= self.reviews_per_item else "pending"
 
     def counts(self, reviewer: str) -> dict[str, int]:
-        """My items by status, the total, how many I settled, and how many have enough reviews."""
+        """My items by status, the total, how many I answered or skipped, and how many have enough reviews."""
         per_trace = self.items.items_per_trace
         with self.lock:
             answered = self._answered.get(reviewer, set())
@@ -240,15 +240,18 @@ class SessionAnswers:
         total = len(self.items.ids)
         return {
             "pending": total - done - skips - complete, "skipped": skips, "done": done, "complete": complete,
-            "total": total, "mine_settled": done + skips + complete, "session_complete": session_complete,
+            "total": total, "mine_settled": done + skips, "session_complete": session_complete,
         }
 
-    def queue(self, reviewer: str) -> list[dict[str, Any]]:
-        """Every item as the queue page lists it, with `reviews` and my `status`."""
+    def queue(self, reviewer: str, held: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        """Every item as the queue page lists it: its `number` (as the item page shows it), `reviews`,
+        `in_review` (others' live reservations, `held` per trace) and my `status`."""
         with self.lock:
             return [
-                {**listed, "reviews": len(self._reviewers.get(trace_id, ())), "status": self._status(trace_id, reviewer)}
-                for listed, trace_id in zip(self.items.listed, self.items.traces, strict=True)
+                {**listed, "number": number, "reviews": len(self._reviewers.get(trace_id, ())),
+                 "in_review": self._occupied(trace_id, reviewer, held) - len(self._reviewers.get(trace_id, frozenset()) - {reviewer}),
+                 "status": self._status(trace_id, reviewer)}
+                for number, (listed, trace_id) in enumerate(zip(self.items.listed, self.items.traces, strict=True), 1)
             ]
 
     def next_pending(self, item_id: str, reviewer: str) -> str | None:
@@ -260,6 +263,49 @@ class SessionAnswers:
                 if self._status(traces[position], reviewer) == "pending":
                     return ids[position]
         return None
+
+    def _occupied(self, trace_id: str, reviewer: str, held: Mapping[str, list[str]]) -> int:
+        """Slots of a trace taken by others: their answers, and their live reservations not yet answered or skipped."""
+        answered = self._reviewers.get(trace_id, frozenset())
+        settled = answered | self._skippers.get(trace_id, frozenset())
+        return len(answered - {reviewer}) + sum(1 for r in held.get(trace_id, ()) if r != reviewer and r not in settled)
+
+    def route(
+        self, reviewer: str, held: Mapping[str, list[str]], start: int, *,
+        assigned: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset(),
+    ) -> str | None:
+        """The item to send a reviewer to: one they have not answered or skipped whose answers and live
+        reservations (`held`: reviewers per trace) leave a slot free; traces `assigned` to them first,
+        then the fewest taken slots, then queue order from position `start` (wrapping around)."""
+        ids, traces = self.items.ids, self.items.traces
+        best: tuple[int, int] | None = None
+        best_id = None
+        with self.lock:
+            for offset in range(len(ids)):
+                position = (start + offset) % len(ids)
+                trace_id, item_id = traces[position], ids[position]
+                if item_id in exclude or reviewer in self._reviewers.get(trace_id, ()) or reviewer in self._skippers.get(trace_id, ()):
+                    continue
+                taken = self._occupied(trace_id, reviewer, held)
+                if taken >= self.reviews_per_item:
+                    continue
+                rank = (0 if trace_id in assigned else 1, taken)
+                if best is None or rank < best:
+                    best, best_id = rank, item_id
+                    if rank == (0 if assigned else 1, 0):
+                        break
+        return best_id
+
+    def fits(self, trace_id: str, reviewer: str, holders: list[str]) -> bool:
+        """Whether a reviewer's reservation (among `holders` of the trace, in arrival order) has a slot.
+
+        Answers take slots first; then reservations of reviewers who have not answered or skipped, earliest first.
+        """
+        with self.lock:
+            answered = self._reviewers.get(trace_id, frozenset())
+            settled = answered | self._skippers.get(trace_id, frozenset())
+        waiting = [r for r in holders if r not in settled]
+        return reviewer in waiting and len(answered) + waiting.index(reviewer) < self.reviews_per_item
 
     def mine(self, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
         """My latest answer per question on one trace (skips excluded), with the value decoded."""
