@@ -243,9 +243,10 @@ class SessionAnswers:
             "total": total, "mine_settled": done + skips, "session_complete": session_complete,
         }
 
-    def queue(self, reviewer: str, held: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    def queue(self, reviewer: str, held: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
         """Every item as the queue page lists it: its `number` (as the item page shows it), `reviews`,
         `in_review` (others' live reservations, `held` per trace) and my `status`."""
+        held = held or {}
         with self.lock:
             return [
                 {**listed, "number": number, "reviews": len(self._reviewers.get(trace_id, ())),
@@ -253,16 +254,6 @@ class SessionAnswers:
                  "status": self._status(trace_id, reviewer)}
                 for number, (listed, trace_id) in enumerate(zip(self.items.listed, self.items.traces, strict=True), 1)
             ]
-
-    def next_pending(self, item_id: str, reviewer: str) -> str | None:
-        """The first item after `item_id` (wrapping around, itself excluded) still pending for me."""
-        start = self.items.positions[item_id]
-        ids, traces = self.items.ids, self.items.traces
-        with self.lock:
-            for position in (*range(start + 1, len(ids)), *range(start)):
-                if self._status(traces[position], reviewer) == "pending":
-                    return ids[position]
-        return None
 
     def _occupied(self, trace_id: str, reviewer: str, held: Mapping[str, list[str]]) -> int:
         """Slots of a trace taken by others: their answers, and their live reservations not yet answered or skipped."""
