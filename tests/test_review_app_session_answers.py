@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from feedback_pipeline.review_app.queue import pending_row
-from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, lake_answer_rows, processed_ids
+from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, Slots, lake_answer_rows, processed_ids
 from feedback_pipeline.sessions import item_status
 from feedback_pipeline.submissions import submission
 from tests.review_app_seed import assessment_rows
@@ -112,7 +112,7 @@ def test_the_index_fed_at_once_or_row_by_row_matches_the_fold(seed, needed):
             assert counts["session_complete"] == status.filter(pl.col("status") == "completed").height
             pending_after = [i for i in items.ids[3:] + items.ids[:3] if statuses[i] == "pending"]
             fewest = min((by_item[i]["reviews"] for i in pending_after), default=None)
-            routed = index.route(reviewer, {}, 3)
+            routed = index.route(reviewer, Slots({}, {}), 3)
             assert routed == next((i for i in pending_after if by_item[i]["reviews"] == fewest), None), "fewest answers first"
             for trace_id in set(items.traces):
                 mine = answers.filter(

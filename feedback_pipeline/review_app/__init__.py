@@ -361,13 +361,13 @@ def create_app(
         given = answers(request, session)
         mine = state.data.assigned_to(session, reviewer)
         state.data.reservations.refresh()
-        held = state.data.reservations.by_trace(name)
-        queue = [{**row, "assigned": row["trace_id"] in mine} for row in given.queue(reviewer, held)]
+        slots = state.data.reservations.slots(name)
+        queue = [{**row, "assigned": row["trace_id"] in mine} for row in given.queue(reviewer, slots)]
         rank = {s: i for i, s in enumerate(STATUSES)}
         rows = sorted(
             (r for r in queue if status in ("all", r["status"])), key=lambda r: (not r["assigned"], rank[r["status"]])
         )
-        first = given.route(reviewer, held, 0, assigned=mine)
+        first = given.route(reviewer, slots, 0, assigned=mine)
         return state.render(
             request,
             "queue.html",
@@ -480,15 +480,17 @@ def create_app(
         if records:
             (written,) = land_submissions(state.landing, records, label=REVIEW_APP_LABEL)
             state.data.pending.add(records, written)
-        response = send_on(request, context["session"], reviewer, item_id, written)
+        response = send_on(request, context["session"], reviewer, item_id, written, answered=action != "skip")
         if written:
             state.set_cookie(response, WROTE_COOKIE, written)
         return response
 
-    def send_on(request: Request, session: dict[str, Any], reviewer: str, after: str | None, written: str | None) -> Response:
+    def send_on(
+        request: Request, session: dict[str, Any], reviewer: str, after: str | None, written: str | None, answered: bool = False
+    ) -> Response:
         """303 to the item the reviewer should review next (now reserved for them), or to the queue when none is left."""
         through = written or request.cookies.get(WROTE_COOKIE) or None
-        upcoming = state.data.next_item(session, reviewer, after=after, through=through)
+        upcoming = state.data.next_item(session, reviewer, after=after, through=through, answered=answered)
         base = f"/sessions/{quote(str(session['name']), safe='')}"
         return RedirectResponse(f"{base}/items/{quote(upcoming, safe='')}" if upcoming else f"{base}?status=all", status_code=303)
 

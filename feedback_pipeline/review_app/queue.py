@@ -343,33 +343,36 @@ class ReviewData:
             self.reservations.reserve(name, item_id, trace_id, reviewer, _minutes(session))
 
     def next_item(
-        self, session: Mapping[str, Any], reviewer: str, after: str | None = None, through: str | None = None
+        self, session: Mapping[str, Any], reviewer: str, after: str | None = None, through: str | None = None,
+        answered: bool = False,
     ) -> str | None:
         """Reserve and return the item a reviewer should review next (see `SessionAnswers.route`), or None.
 
         Lands the reservation, then reads every reservation and submission landed since (in that
         order: an answer lands before its reviewer's next reservation), and keeps the item only if
-        the reservation fits its free slots; otherwise tries the next candidate. `after`: the item
-        just reviewed (the search goes on from there); without it each reviewer starts elsewhere.
+        its answers and the reservations seen fit its slots (`reservations`: why that is enough);
+        otherwise tries another candidate. `after`: the item just reviewed (the search goes on
+        from there; `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
         items = self.items(session)
         if not items.ids:
             return None
         start = items.positions[after] + 1 if after in items.positions else _spread(reviewer, len(items.ids))
+        just_answered = items.traces[items.positions[after]] if answered and after in items.positions else None
         assigned = self.assigned_to(session, reviewer)
         lost: set[str] = set()
         self.reservations.refresh(force=True)
         answers = self.answers(session, through, fresh=True)
         for _ in range(CLAIM_ATTEMPTS):
-            candidate = answers.route(reviewer, self.reservations.by_trace(name), start, assigned=assigned, exclude=frozenset(lost))
+            candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
             if candidate is None:
                 break
             trace_id = items.traces[items.positions[candidate]]
-            self.reservations.reserve(name, candidate, trace_id, reviewer, _minutes(session))
+            self.reservations.reserve(name, candidate, trace_id, reviewer, _minutes(session), answered=just_answered)
             self.reservations.refresh(force=True)
             answers = self.answers(session, through, fresh=True)
-            if answers.fits(trace_id, reviewer, self.reservations.by_trace(name).get(trace_id, [])):
+            if answers.fits(trace_id, reviewer, self.reservations.slots(name)):
                 return candidate
             lost.add(candidate)
         if lost:

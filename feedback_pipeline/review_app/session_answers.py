@@ -30,6 +30,14 @@ QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
 VIEWS_KEPT = 256
 
 
+class Slots(NamedTuple):
+    """What the reservation events say of a session: who holds a live reservation on each trace
+    (in arrival order), and who announced an answer to it."""
+
+    held: Mapping[str, list[str]]
+    answered: Mapping[str, set[str]]
+
+
 class AnswerRow(NamedTuple):
     """One current answer (or skip) in the session; `order` is its creation time in microseconds."""
 
@@ -243,60 +251,62 @@ class SessionAnswers:
             "total": total, "mine_settled": done + skips, "session_complete": session_complete,
         }
 
-    def queue(self, reviewer: str, held: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    def queue(self, reviewer: str, slots: Slots | None = None) -> list[dict[str, Any]]:
         """Every item as the queue page lists it: its `number` (as the item page shows it), `reviews`,
-        `in_review` (others' live reservations, `held` per trace) and my `status`."""
-        held = held or {}
+        `in_review` (others' waiting reservations) and my `status`."""
+        slots = slots or Slots({}, {})
         with self.lock:
             return [
                 {**listed, "number": number, "reviews": len(self._reviewers.get(trace_id, ())),
-                 "in_review": self._occupied(trace_id, reviewer, held) - len(self._reviewers.get(trace_id, frozenset()) - {reviewer}),
+                 "in_review": len(self._taken(trace_id, reviewer, slots)[1]),
                  "status": self._status(trace_id, reviewer)}
                 for number, (listed, trace_id) in enumerate(zip(self.items.listed, self.items.traces, strict=True), 1)
             ]
 
-    def _occupied(self, trace_id: str, reviewer: str, held: Mapping[str, list[str]]) -> int:
-        """Slots of a trace taken by others: their answers, and their live reservations not yet answered or skipped."""
-        answered = self._reviewers.get(trace_id, frozenset())
+    def _taken(self, trace_id: str, reviewer: str, slots: Slots) -> tuple[set[str], list[str]]:
+        """(who answered, whose live reservation waits) on a trace, by others than `reviewer`.
+
+        Answers are the index's plus those the reservation events announce; a reservation waits
+        when its reviewer has neither answered nor skipped the trace.
+        """
+        answered = set(self._reviewers.get(trace_id, frozenset())) | slots.answered.get(trace_id, set())
         settled = answered | self._skippers.get(trace_id, frozenset())
-        return len(answered - {reviewer}) + sum(1 for r in held.get(trace_id, ()) if r != reviewer and r not in settled)
+        answered.discard(reviewer)
+        return answered, [r for r in slots.held.get(trace_id, ()) if r != reviewer and r not in settled]
 
     def route(
-        self, reviewer: str, held: Mapping[str, list[str]], start: int, *,
+        self, reviewer: str, slots: Slots, start: int, *,
         assigned: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset(),
     ) -> str | None:
         """The item to send a reviewer to: one they have not answered or skipped whose answers and live
-        reservations (`held`: reviewers per trace) leave a slot free; traces `assigned` to them first,
-        then the fewest taken slots, then queue order from position `start` (wrapping around)."""
+        reservations leave a slot free; traces `assigned` to them first, then the fewest taken
+        slots, then queue order from position `start` (wrapping around)."""
         ids, traces = self.items.ids, self.items.traces
         best: tuple[int, int] | None = None
         best_id = None
+        floor = (0 if assigned else 1, 0)
         with self.lock:
             for offset in range(len(ids)):
                 position = (start + offset) % len(ids)
                 trace_id, item_id = traces[position], ids[position]
                 if item_id in exclude or reviewer in self._reviewers.get(trace_id, ()) or reviewer in self._skippers.get(trace_id, ()):
                     continue
-                taken = self._occupied(trace_id, reviewer, held)
+                answered, waiting = self._taken(trace_id, reviewer, slots)
+                taken = len(answered) + len(waiting)
                 if taken >= self.reviews_per_item:
                     continue
                 rank = (0 if trace_id in assigned else 1, taken)
                 if best is None or rank < best:
                     best, best_id = rank, item_id
-                    if rank == (0 if assigned else 1, 0):
+                    if rank == floor:
                         break
         return best_id
 
-    def fits(self, trace_id: str, reviewer: str, holders: list[str]) -> bool:
-        """Whether a reviewer's reservation (among `holders` of the trace, in arrival order) has a slot.
-
-        Answers take slots first; then reservations of reviewers who have not answered or skipped, earliest first.
-        """
+    def fits(self, trace_id: str, reviewer: str, slots: Slots) -> bool:
+        """Whether the trace's answers plus every waiting reservation, the reviewer's own included, fit `reviews_per_item`."""
         with self.lock:
-            answered = self._reviewers.get(trace_id, frozenset())
-            settled = answered | self._skippers.get(trace_id, frozenset())
-        waiting = [r for r in holders if r not in settled]
-        return reviewer in waiting and len(answered) + waiting.index(reviewer) < self.reviews_per_item
+            answered, waiting = self._taken(trace_id, reviewer, slots)
+        return reviewer in slots.held.get(trace_id, ()) and len(answered) + len(waiting) + 1 <= self.reviews_per_item
 
     def mine(self, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
         """My latest answer per question on one trace (skips excluded), with the value decoded."""
