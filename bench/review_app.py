@@ -34,7 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.review_app import CSRF_COOKIE, SESSION_COOKIE  # noqa: E402
+from feedback_pipeline.landing import LandingKey  # noqa: E402
 from feedback_pipeline.review_app.access import invite_reviewer  # noqa: E402
+from feedback_pipeline.review_app.reservations import RESERVATION_LABEL  # noqa: E402
 from tests.review_app_seed import seed  # noqa: E402
 
 SESSION = "triage"
@@ -166,6 +168,7 @@ def main() -> None:
             server.terminate()
             server.wait(10)
         distribution = answers_per_item(home)
+        reservations = sum(1 for key in home.landing().iter_keys("definitions") if LandingKey.parse(key).label == RESERVATION_LABEL)
     if args.verbose:
         print(done.stdout, done.stderr, sep="\n")
     seconds, figures, failure = parse_wrk(done.stdout)
@@ -180,6 +183,7 @@ def main() -> None:
     unreached = args.items - sum(distribution.values())
     shown = ", ".join(f"{count} items {answers}" for answers, count in sorted(distribution.items()))
     print(f"  answers per item: {shown}" + (f", {unreached} items 0" if unreached else ""))
+    print(f"  reservations landed: {reservations} ({reservations / max(submits, 1):.2f} per submit)")
     for kind, label in KINDS:
         row = figures[kind]
         print(f"  {label:<10} p50 {row['p50_us'] / 1000:7.1f} ms   p95 {row['p95_us'] / 1000:7.1f} ms   max {row['max_us'] / 1000:7.1f} ms")

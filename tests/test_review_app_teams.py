@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from feedback_pipeline.assessments import MAX_ID_CHARS, MAX_RATIONALE_CHARS
+from feedback_pipeline.submission_contract import MAX_ID_CHARS, MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app import create_app
 from feedback_pipeline.review_app.access import AccessRegistry, create_api_key, revoke_api_key

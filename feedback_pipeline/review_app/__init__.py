@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from feedback_pipeline.assessments import MAX_RATIONALE_CHARS
+from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email, sign_out
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from feedback_pipeline import definition_events
-from feedback_pipeline.assessments import MAX_ID_CHARS
+from feedback_pipeline.submission_contract import MAX_ID_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.landing import LandingKey, LandingZone
 from feedback_pipeline.sessions import fold_labeling_sessions, live_sessions

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from feedback_pipeline.assessments import MAX_RATIONALE_CHARS, MAX_VALUE_BYTES
+from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS, MAX_VALUE_BYTES
 from feedback_pipeline.schemas import current_schemas
 
 INPUT_TYPES = ("categorical", "categorical_list", "numeric", "text", "text_list", "pass_fail")

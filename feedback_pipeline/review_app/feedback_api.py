@@ -5,7 +5,7 @@ client_request_id), a name, a value, an optional comment and the end user's id, 
 an application API key (`Authorization: Bearer <key>`, created by `feedback-pipeline api-keys
 create NAME` or listed in `FEEDBACK_API_KEYS`). A valid body is landed as one submission
 (origin "api", source HUMAN with the user's id) and answered 202 with its ids; a bad one gets a 422
-naming the field. The limits are those the pipeline validates with (`feedback_pipeline.assessments`),
+naming the field. The limits are those the pipeline validates with (`feedback_pipeline.submission_contract`),
 so a 202 means the submission will end in `assessments` or `rejections` (an unknown trace is only
 known there); a body over `MAX_BODY_BYTES` gets 413 before it is read whole; a retried
 `submission_id` with different content gets 409 with what is stored under it.
@@ -27,8 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 import polars as pl
 
-from feedback_pipeline.assessments import (
+from feedback_pipeline.submission_contract import (
     MAX_ID_CHARS,
+    MAX_LINE_BYTES,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
     MAX_RATIONALE_CHARS,
@@ -40,9 +41,8 @@ from feedback_pipeline.review_app.access import AccessRegistry
 from feedback_pipeline.submissions import land_submissions, submission
 
 API_LABEL = "api"
-# The largest body a valid submission can need: every field at its limit in JSON's widest escaping
-# (\uXXXX, a surrogate pair per character beyond the BMP), plus room for the ids and the names.
-MAX_BODY_BYTES = 6 * (MAX_VALUE_BYTES + MAX_METADATA_BYTES) + 12 * MAX_RATIONALE_CHARS + 16 * 1024
+# A body becomes one landing line: what the pipeline refuses as a line is refused here as a body.
+MAX_BODY_BYTES = MAX_LINE_BYTES
 ECHO_CHARS = 200
 COMPARED = ("name", "kind", "value", "trace_id", "client_request_id", "rationale", "span_id")
 _ID = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)

@@ -348,8 +348,9 @@ class ReviewData:
     ) -> str | None:
         """Reserve and return the item a reviewer should review next (see `SessionAnswers.route`), or None.
 
-        Lands the reservation, then reads every reservation and submission landed since (in that
-        order: an answer lands before its reviewer's next reservation), and keeps the item only if
+        Picks a candidate from what this process has read (at most a second old), lands the
+        reservation, then reads every reservation and submission landed since (in that order: an
+        answer lands before its reviewer's next reservation), and keeps the item only if
         its answers and the reservations seen fit its slots (`reservations`: why that is enough);
         otherwise tries another candidate. `after`: the item just reviewed (the search goes on
         from there; `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
@@ -362,8 +363,8 @@ class ReviewData:
         just_answered = items.traces[items.positions[after]] if answered and after in items.positions else None
         assigned = self.assigned_to(session, reviewer)
         lost: set[str] = set()
-        self.reservations.refresh(force=True)
-        answers = self.answers(session, through, fresh=True)
+        self.reservations.refresh()
+        answers = self.answers(session, through)
         for _ in range(CLAIM_ATTEMPTS):
             candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
             if candidate is None:

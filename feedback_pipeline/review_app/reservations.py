@@ -37,7 +37,7 @@ from feedback_pipeline.sessions import MAX_RESERVATION_MINUTES
 
 RESERVATION_LABEL = "reservation"
 AREA = "definitions"
-LAG_SECONDS = 60
+LAG_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,8 @@ class Reservations:
         now = time.time_ns()
         with self._lock:
             live = [r for r in self._held.values() if r.session == session and r.until_ns > now]
-            answered = {trace: set(reviewers) for trace, reviewers in self._answered.get(session, {}).items()}
+            # handed out as is, not copied: readers only look traces up, and entries only grow
+            answered = self._answered.setdefault(session, {})
         held: dict[str, list[str]] = {}
         for made in sorted(live, key=lambda r: r.key):
             held.setdefault(made.trace_id, []).append(made.reviewer)

@@ -161,6 +161,7 @@ class SessionAnswers:
         self._answered: dict[str, set[str]] = {}
         self._skipped: dict[str, set[str]] = {}
         self._complete: set[str] = set()
+        self._by_count: dict[int, set[str]] = {0: set(self.items.traces)}
 
     def rebuild(self, lake_rows: Iterable[AnswerRow], processed: frozenset[str], pending: Iterable[AnswerRow]) -> None:
         """Start over from the lake's rows; `processed`: submission ids already in the lake."""
@@ -215,6 +216,10 @@ class SessionAnswers:
                 mapping[reviewer].discard(trace_id)
             for reviewer in after - before:
                 mapping.setdefault(reviewer, set()).add(trace_id)
+        before_count, count = len(self._reviewers.get(trace_id, ())), len(reviewers)
+        if before_count != count:
+            self._by_count.get(before_count, set()).discard(trace_id)
+            self._by_count.setdefault(count, set()).add(trace_id)
         self._reviewers[trace_id] = reviewers
         self._skippers[trace_id] = skippers
         if len(reviewers) >= self.reviews_per_item:
@@ -280,12 +285,15 @@ class SessionAnswers:
     ) -> str | None:
         """The item to send a reviewer to: one they have not answered or skipped whose answers and live
         reservations leave a slot free; traces `assigned` to them first, then the fewest taken
-        slots, then queue order from position `start` (wrapping around)."""
+        slots, then queue order from position `start` (wrapping around).
+
+        The search stops at the first item with as few taken slots as any item has answers (none
+        can have fewer), so it rarely walks the whole session."""
         ids, traces = self.items.ids, self.items.traces
         best: tuple[int, int] | None = None
         best_id = None
-        floor = (0 if assigned else 1, 0)
         with self.lock:
+            floor = (0 if assigned else 1, min((count for count, held in self._by_count.items() if held), default=0))
             for offset in range(len(ids)):
                 position = (start + offset) % len(ids)
                 trace_id, item_id = traces[position], ids[position]
