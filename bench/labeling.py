@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.synthetic import template_traces  # noqa: E402
-from feedback_pipeline import definition_events, schemas, sessions  # noqa: E402
+from feedback_pipeline import definition_events, input_types, item_status, schemas, sessions  # noqa: E402
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.traces import parse_mlflow_traces  # noqa: E402
 
@@ -82,7 +82,7 @@ def main() -> None:
 
         traces = timed("build traces frame (setup)", args.traces, lambda: traces_frame(args.traces))
         timed("write traces Delta table (setup)", args.traces, lambda: lake.append("traces", traces))
-        schemas.create_label_schema("q", title="Q", input=schemas.InputText(), home=home)
+        schemas.create_label_schema("q", title="Q", input=input_types.InputText(), home=home)
         session = sessions.create_labeling_session("bench", label_schemas=["q"], trace_filter={"tags": {"env": "staging"}, "text": "umbrella"}, home=home)
         session.add_traces(traces["trace_id"].head(1000).to_list())
         events = definition_events.read_events(landing)
@@ -103,8 +103,8 @@ def main() -> None:
             "assessor_id": pl.Series([f"user{i % 7}" for i in range(n * 3)]),
             "valid": True,
         })
-        status = timed("item_status", assessments.height, lambda: sessions.item_status(existing, assessments, 2))
-        print(sessions.progress_counts(status))
+        status = timed("item_status", assessments.height, lambda: item_status.item_status(existing, assessments, 2))
+        print(item_status.progress_counts(status))
 
 
 if __name__ == "__main__":

@@ -11,18 +11,13 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, UTC_US, read_table
+from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, read_table
 from feedback_pipeline.entities import SOURCE_TYPES
-from feedback_pipeline.json_values import NUMERIC_TYPES, value_facts
-from feedback_pipeline.submission_contract import (
-    ACTIONS,
-    KINDS,
-    MAX_ID_CHARS,
-    MAX_METADATA_BYTES,
-    MAX_NAME_CHARS,
-    MAX_RATIONALE_CHARS,
-    MAX_VALUE_BYTES,
-)
+from feedback_pipeline.input_types import PARAMETERS_DTYPE, Rule, shown_column, value_rules
+from feedback_pipeline.json_values import value_facts
+from feedback_pipeline.schemas import latest_versions
+from feedback_pipeline.submission_contract import ACTIONS, KINDS, limit_rules
+from feedback_pipeline.utc import UTC_TIME
 
 if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
@@ -39,37 +34,17 @@ class ValidationContext:
     targets: pl.DataFrame
 
 
-_INPUT_DTYPE = pl.Struct(
-    {
-        "options": pl.List(pl.String),
-        "multi_select": pl.Boolean,
-        "min_value": pl.Float64,
-        "max_value": pl.Float64,
-        "max_length": pl.Int64,
-        "max_length_each": pl.Int64,
-        "max_count": pl.Int64,
-    }
-)
-
-
 def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
-    """The newest version of each label schema with its input parameters as columns."""
-    if label_schemas.height == 0:
-        return pl.DataFrame(
-            schema={"name": pl.String, "schema_version": pl.Int64, "schema_type": pl.String, "input_type": pl.String,
-                    "schema_deleted": pl.Boolean, **dict(_INPUT_DTYPE.to_schema())}
-        )
+    """The newest version of each label schema (`schemas.latest_versions`) with its input parameters as columns."""
     return (
-        label_schemas.sort("version")
-        .group_by("name")
-        .agg(pl.all().last())
+        latest_versions(label_schemas)
         .select(
             "name",
             pl.col("version").cast(pl.Int64).alias("schema_version"),
             pl.col("type").alias("schema_type"),
             "input_type",
             pl.col("deleted").fill_null(False).alias("schema_deleted"),
-            pl.col("input").str.json_decode(_INPUT_DTYPE).alias("params"),
+            pl.col("input").str.json_decode(PARAMETERS_DTYPE).alias("params"),
         )
         .unnest("params")
     )
@@ -78,7 +53,7 @@ def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
 def load_context(lake: Lake, exclude_submission_ids: pl.Series | None = None) -> ValidationContext:
     """Read traces, label schemas, sessions, their snapshots and the assessments already recorded."""
     traces = lake.read("traces", columns=["trace_id", "client_request_id", "request_time"]) if lake.exists("traces") \
-        else pl.DataFrame(schema={"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_US})
+        else pl.DataFrame(schema={"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_TIME})
     schemas = latest_schemas(lake.read("label_schemas") if lake.exists("label_schemas") else pl.DataFrame())
     sessions = (
         lake.read("labeling_sessions", columns=["labeling_session_id", "name", "assigned_users", "label_schemas", "deleted"])
@@ -120,17 +95,9 @@ def targets_from_history(history: pl.DataFrame) -> pl.DataFrame:
 
 
 
-Rule = tuple[pl.Expr, pl.Expr]
-
-
 def _reason(condition: pl.Expr, message: pl.Expr) -> Rule:
     """A validation rule: when `condition` holds, `message` (in words a person can act on) is a reason."""
     return condition.fill_null(False), message
-
-
-def _short(column: str) -> pl.Expr:
-    text = pl.col(column).cast(pl.String)
-    return pl.when(text.str.len_chars() > 80).then(text.str.slice(0, 77) + "...").otherwise(text)
 
 
 def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFrame:
@@ -211,55 +178,18 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
 
 
 def _value_reasons(is_answer: pl.Expr) -> list[Rule]:
-    """Reasons a value does not fit its label schema's input (or, without a schema, MLflow's value types)."""
-    name, vtype = pl.col("name"), pl.col("value_type")
+    """Reasons a value does not fit its label schema's input (`input_types`) or, without a schema, MLflow's
+    value types."""
     given = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_not_null()
-    input_type = pl.col("input_type")
-    options = pl.col("options").list.join(", ")
-    multi = (input_type == "categorical_list") | ((input_type == "categorical") & pl.col("multi_select").fill_null(False))
-    single = (input_type == "categorical") & ~pl.col("multi_select").fill_null(False)
-    strings_only = pl.col("item_types").list.eval(pl.element() == "VARCHAR").list.all()
-    bad_items = pl.col("value_items").list.set_difference(pl.col("options"))
-    longest = pl.col("value_items").list.eval(pl.element().str.len_chars()).list.max()
-    value = _short("value")
     free_form = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_null() & pl.col("session").is_null()
     nested = pl.concat_list(pl.col("item_types").fill_null([]), pl.col("member_types").fill_null([])).list.eval(
         pl.element().is_in(["ARRAY", "OBJECT"])
     ).list.any()
     return [
-        _reason(given & single & ((vtype != "VARCHAR") | ~pl.col("options").list.contains(pl.col("value_text"))),
-                pl.format("value {} for '{}' is not one of its options: {}", value, name, options)),
-        _reason(given & multi & ((vtype != "ARRAY") | ~strings_only),
-                pl.format("value {} for '{}' must be a list of options from: {}", value, name, options)),
-        _reason(given & multi & (vtype == "ARRAY") & strings_only & (bad_items.list.len() > 0),
-                pl.format("value {} for '{}' has items that are not options: {} (options: {})", value, name,
-                          bad_items.list.join(", "), options)),
-        _reason(given & (input_type == "numeric") & ~vtype.is_in(NUMERIC_TYPES),
-                pl.format("value {} for '{}' must be a number", value, name)),
-        _reason(given & (input_type == "numeric") & (pl.col("value_num") < pl.col("min_value")),
-                pl.format("value {} for '{}' is below its minimum {}", value, name, pl.col("min_value"))),
-        _reason(given & (input_type == "numeric") & (pl.col("value_num") > pl.col("max_value")),
-                pl.format("value {} for '{}' is above its maximum {}", value, name, pl.col("max_value"))),
-        _reason(given & (input_type == "text") & (vtype != "VARCHAR"),
-                pl.format("value {} for '{}' must be text", value, name)),
-        _reason(given & (input_type == "text") & (vtype == "VARCHAR")
-                & (pl.col("value_text").str.len_chars() > pl.col("max_length")),
-                pl.format("value for '{}' is {} characters long: at most {} are allowed", name,
-                          pl.col("value_text").str.len_chars(), pl.col("max_length"))),
-        _reason(given & (input_type == "text_list") & ((vtype != "ARRAY") | ~strings_only),
-                pl.format("value {} for '{}' must be a list of texts", value, name)),
-        _reason(given & (input_type == "text_list") & (vtype == "ARRAY")
-                & (pl.col("value_items").list.len() > pl.col("max_count")),
-                pl.format("value for '{}' has {} items: at most {} are allowed", name,
-                          pl.col("value_items").list.len(), pl.col("max_count"))),
-        _reason(given & (input_type == "text_list") & (vtype == "ARRAY") & (longest > pl.col("max_length_each")),
-                pl.format("an item of the value for '{}' is {} characters long: at most {} are allowed", name,
-                          longest, pl.col("max_length_each"))),
-        _reason(given & (input_type == "pass_fail") & (vtype != "BOOLEAN"),
-                pl.format("value {} for '{}' must be true (pass) or false (fail)", value, name)),
-        _reason(free_form & (pl.col("kind") == "feedback") & vtype.is_in(["ARRAY", "OBJECT"]) & nested,
+        *(_reason(given & condition, message) for condition, message in value_rules(pl.col("name"), shown_column("value"))),
+        _reason(free_form & (pl.col("kind") == "feedback") & pl.col("value_type").is_in(["ARRAY", "OBJECT"]) & nested,
                 pl.format("feedback value {} nests lists or objects: a feedback value is a number, text, a boolean, "
-                          "or a flat list or object of those", value)),
+                          "or a flat list or object of those", shown_column("value"))),
     ]
 
 
@@ -272,21 +202,12 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
     needs_target = is_update | is_delete | (is_create & pl.col("overrides").is_not_null())
     session_found = pl.col("labeling_session_id").is_not_null()
     first_create = pl.col("submission_id") == pl.col("submission_id").first().over("assessment_id", "action")
-    too_long = [
-        _reason(pl.col(column).str.len_chars() > MAX_ID_CHARS,
-                pl.format("{} is {} characters long: at most {} are allowed", pl.lit(column),
-                          pl.col(column).str.len_chars(), pl.lit(MAX_ID_CHARS)))
-        for column in ("submission_id", "assessment_id", "trace_id", "span_id", "session", "source_id", "overrides")
-    ]
     rules = [
         _reason(~action.is_in(ACTIONS), pl.format("action '{}' is not one of: {}", action, pl.lit(", ".join(ACTIONS)))),
         _reason(is_create & ~kind.is_in(KINDS), pl.format("kind '{}' is not one of: {}", kind, pl.lit(", ".join(KINDS)))),
         _reason(is_create & ~is_skip & (name.is_null() | (name.str.strip_chars() == "")),
                 pl.lit("name is missing: a feedback or expectation needs the name of what it assesses")),
-        _reason(name.str.len_chars() > MAX_NAME_CHARS,
-                pl.format("name is {} characters long: at most {} are allowed", name.str.len_chars(),
-                          pl.lit(MAX_NAME_CHARS))),
-        *too_long,
+        *(_reason(condition, message) for condition, message in limit_rules()),
         _reason(is_create & pl.col("trace_id").is_null() & pl.col("client_request_id").is_null(),
                 pl.lit("trace_id is missing: give the trace_id (tr-…) or the client_request_id of the traced request")),
         _reason(pl.col("trace_id").is_null() & pl.col("client_request_id").is_not_null(),
@@ -297,15 +218,6 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(~pl.col("source_type").is_in(SOURCE_TYPES),
                 pl.format("source.source_type '{}' is not one of: {}", pl.col("source_type"),
                           pl.lit(", ".join(SOURCE_TYPES)))),
-        _reason(pl.col("value").str.len_bytes() > MAX_VALUE_BYTES,
-                pl.format("value is {} bytes of JSON: at most {} are allowed", pl.col("value").str.len_bytes(),
-                          pl.lit(MAX_VALUE_BYTES))),
-        _reason(pl.col("rationale").str.len_chars() > MAX_RATIONALE_CHARS,
-                pl.format("rationale is {} characters long: at most {} are allowed",
-                          pl.col("rationale").str.len_chars(), pl.lit(MAX_RATIONALE_CHARS))),
-        _reason(pl.col("metadata").str.len_bytes() > MAX_METADATA_BYTES,
-                pl.format("metadata is {} bytes of JSON: at most {} are allowed", pl.col("metadata").str.len_bytes(),
-                          pl.lit(MAX_METADATA_BYTES))),
         _reason((is_update | is_delete) & pl.col("assessment_id").is_null(),
                 pl.format("assessment_id is missing: name the assessment to {}", action)),
         _reason(needs_target & pl.col("target_id").is_not_null() & ~has_target,
@@ -322,7 +234,7 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(is_create & (pl.col("id_taken") | ~first_create),
                 pl.format("assessment_id {} is already used by an earlier submission", pl.col("assessment_id"))),
         _reason(is_skip & pl.col("value").is_not_null(),
-                pl.format("a skip carries no value (got {})", _short("value"))),
+                pl.format("a skip carries no value (got {})", shown_column("value"))),
         _reason(is_create & ~is_skip & pl.col("value").is_null(),
                 pl.lit("value is missing: a feedback or expectation needs a value")),
         _reason(session.is_not_null() & ~session_found & ~is_delete,

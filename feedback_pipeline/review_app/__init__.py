@@ -37,10 +37,12 @@ from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email, sign_out
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
+from feedback_pipeline.item_status import REVIEWER_STATUSES
 from feedback_pipeline.review_app.feedback_api import MAX_BODY_BYTES, feedback_router, validation_error_response
-from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
+from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, ReviewData
 from feedback_pipeline.review_app.session_answers import SessionAnswers
 from feedback_pipeline.review_app.trace_view import markdown_html
+from feedback_pipeline.submission_contract import limit_problems
 from feedback_pipeline.submissions import land_submissions, submission
 
 PACKAGE_DIR = Path(__file__).parent
@@ -354,16 +356,16 @@ def create_app(
         if isinstance(found, Response):
             return found
         reviewer, session = found
-        if status not in ("all", *STATUSES):
+        if status not in ("all", *REVIEWER_STATUSES):
             return state.problem(
-                request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
+                request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(REVIEWER_STATUSES)}", reviewer
             )
         given = answers(request, session)
         mine = state.data.assigned_to(session, reviewer)
         state.data.reservations.refresh()
         slots = state.data.reservations.slots(name)
         queue = [{**row, "assigned": row["trace_id"] in mine} for row in given.queue(reviewer, slots)]
-        rank = {s: i for i, s in enumerate(STATUSES)}
+        rank = {s: i for i, s in enumerate(REVIEWER_STATUSES)}
         rows = sorted(
             (r for r in queue if status in ("all", r["status"])), key=lambda r: (not r["assigned"], rank[r["status"]])
         )
@@ -375,7 +377,7 @@ def create_app(
             session=session,
             items=rows,
             status=status,
-            statuses=STATUSES,
+            statuses=REVIEWER_STATUSES,
             progress=given.counts(reviewer),
             first_pending=first,
         )
@@ -446,6 +448,14 @@ def create_app(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
             )
         context.pop("answers")
+
+        def refused(errors: dict[str, str]) -> Response:
+            filled, comments = form_values(context["questions"], context["earlier"], posted)
+            return state.render(
+                request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments,
+                view=state.data.items(context["session"]).view(item_id), **context,
+            )
+
         trace_id = str(context["item"]["trace_id"])
         action = (posted.get("action") or ["submit"])[0]
         human = {"source_type": "HUMAN", "source_id": reviewer}
@@ -456,11 +466,7 @@ def create_app(
         else:
             answers, errors = parse_answers(context["questions"], posted)
             if errors:
-                filled, comments = form_values(context["questions"], context["earlier"], posted)
-                return state.render(
-                    request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments,
-                    view=state.data.items(context["session"]).view(item_id), **context,
-                )
+                return refused(errors)
             records = []
             for answer in answers.values():
                 # A changed feedback overrides the earlier one; a newer expectation from the same
@@ -476,6 +482,9 @@ def create_app(
                         overrides=earlier["assessment_id"] if earlier and answer.question.kind == "feedback" else None,
                     )
                 )
+        too_big = {str(r["name"]): "; ".join(limit_problems(r)) for r in records if limit_problems(r)}
+        if too_big:
+            return refused(too_big)
         written = None
         if records:
             (written,) = land_submissions(state.landing, records, label=REVIEW_APP_LABEL)

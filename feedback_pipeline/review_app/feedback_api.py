@@ -27,17 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 import polars as pl
 
-from feedback_pipeline.submission_contract import (
-    MAX_ID_CHARS,
-    MAX_LINE_BYTES,
-    MAX_METADATA_BYTES,
-    MAX_NAME_CHARS,
-    MAX_RATIONALE_CHARS,
-    MAX_VALUE_BYTES,
-)
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingKey, LandingZone, processed_high_water
 from feedback_pipeline.review_app.access import AccessRegistry
+from feedback_pipeline.submission_contract import MAX_LINE_BYTES, limit_problems, max_chars
 from feedback_pipeline.submissions import land_submissions, submission
 
 API_LABEL = "api"
@@ -45,20 +38,20 @@ API_LABEL = "api"
 MAX_BODY_BYTES = MAX_LINE_BYTES
 ECHO_CHARS = 200
 COMPARED = ("name", "kind", "value", "trace_id", "client_request_id", "rationale", "span_id")
-_ID = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
 
 
 class _AssessmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    trace_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS, description="The MLflow trace id (tr-…).")
+    trace_id: str | None = Field(default=None, min_length=1, max_length=max_chars("trace_id"), description="The MLflow trace id (tr-…).")
     client_request_id: str | None = Field(
-        default=None, min_length=1, max_length=MAX_ID_CHARS, description="The application's own request id, instead of trace_id."
+        default=None, min_length=1, max_length=max_chars("client_request_id"),
+        description="The application's own request id, instead of trace_id.",
     )
-    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description="The assessment name, e.g. user_satisfaction.")
-    comment: str | None = Field(default=None, max_length=MAX_RATIONALE_CHARS, description="Free text; becomes the rationale.")
-    user_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The end user's id; becomes the source_id.")
-    span_id: str | None = _ID
+    name: str = Field(min_length=1, max_length=max_chars("name"), description="The assessment name, e.g. user_satisfaction.")
+    comment: str | None = Field(default=None, max_length=max_chars("rationale"), description="Free text; becomes the rationale.")
+    user_id: str = Field(min_length=1, max_length=max_chars("source_id"), description="The end user's id; becomes the source_id.")
+    span_id: str | None = Field(default=None, min_length=1, max_length=max_chars("span_id"))
     metadata: dict[str, Any] = Field(default_factory=dict)
     submission_id: str | None = Field(
         default=None,
@@ -85,17 +78,6 @@ class _AssessmentIn(BaseModel):
     def _finite(cls, value: Any) -> Any:
         if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
             raise ValueError("value: expected a finite number")
-        size = len(json.dumps(value).encode())
-        if size > MAX_VALUE_BYTES:
-            raise ValueError(f"value is {size} bytes as JSON: expected at most {MAX_VALUE_BYTES}")
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(value).encode())
-        if size > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is {size} bytes as JSON: expected at most {MAX_METADATA_BYTES}")
         return value
 
 
@@ -184,6 +166,12 @@ def feedback_router(access: AccessRegistry, landing: LandingZone, lake: Lake) ->
             span_id=body.span_id, metadata={**body.metadata, "api_key_name": app_name},
             submission_id=body.submission_id,
         )
+        problems = limit_problems(record)
+        if problems:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                detail=[{"loc": ["body", p.split(" ", 1)[0]], "msg": p, "type": "value_error"} for p in problems],
+            )
         if body.submission_id:
             earlier = _stored(lake, landing, body.submission_id)
             if earlier is not None:

@@ -39,7 +39,6 @@ from feedback_pipeline.review_app.session_answers import (
 from feedback_pipeline.sessions import DEFAULT_RESERVATION_MINUTES, live_sessions
 
 REVIEW_APP_LABEL = "review-app"
-STATUSES = ("pending", "skipped", "done", "complete")
 CLAIM_ATTEMPTS = 6
 
 
