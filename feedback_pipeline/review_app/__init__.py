@@ -3,8 +3,9 @@
 `create_app(home)` builds the FastAPI application: server-rendered pages (Jinja2, autoescaped; one
 static script, no inline code, a strict Content-Security-Policy) over the lake's session snapshots
 and assessments, and the end-user feedback API (`feedback_pipeline.review_app.feedback_api`). It
-writes nothing but submissions (and, when no `FEEDBACK_SECRET_KEY` is set, one secret-key event) to
-the landing zone.
+writes nothing but submissions, reservations (`reservations`), sign-out events (and, when no
+`FEEDBACK_SECRET_KEY` is set, one secret-key event) to the landing zone. Bodies over their limit get
+413 before they are read whole (`BodyLimit`).
 
 Reviewers are identified by an invitation link (`feedback-pipeline reviewers invite`) that sets a
 signed HttpOnly SameSite=Lax cookie, or by a trusted reverse-proxy header named in
