@@ -1,10 +1,12 @@
--- wrk script of bench/review_app.py: each connection is one signed-in reviewer who opens an item
--- page (GET) and submits an answer to it (POST, the form the page shows), item after item.
+-- wrk script of bench/review_app.py: each connection is one signed-in reviewer who follows "next":
+-- the session's start link (GET .../next), then the item page it redirects to (GET), then an answer
+-- to it (POST, the form the page shows), whose redirect names the next item; a reviewer sent back to
+-- the queue asks again twice (300 ms apart) and then stops.
 --
 -- The reviewers come from the plan file named by $REVIEW_APP_BENCH_PLAN (written by
--- bench/review_app.py): line 1 the item path prefix, line 2 the item ids (space separated), then one
--- line per reviewer: the Cookie header value <TAB> the form's csrf_token. Run with as many threads
--- as connections (one reviewer per thread); done() prints p50/p95/max per request kind.
+-- bench/review_app.py): line 1 the session's path, then one line per reviewer: the Cookie header
+-- value <TAB> the form's csrf_token. Run with as many threads as connections (one reviewer per
+-- thread); done() prints p50/p95/max per request kind.
 --
 -- Only strings and numbers cross between wrk's Lua states: its table copy (thread:get/set) unbalances
 -- the Lua stack and crashes on nested tables, so lists travel as space-separated text.
@@ -48,11 +50,11 @@ local function read_plan(path)
     lines[#lines + 1] = line
   end
   local reviewers = {}
-  for index = 3, #lines do
+  for index = 2, #lines do
     local fields = split(lines[index], "\t")
     reviewers[#reviewers + 1] = { cookie = fields[1], csrf = fields[2] }
   end
-  return { prefix = lines[1], items = lines[2], item_count = #split(lines[2], " "), reviewers = reviewers }
+  return { session = lines[1], reviewers = reviewers }
 end
 
 function setup(thread)
@@ -64,23 +66,23 @@ function setup(thread)
   end
   thread:set("cookie", reviewer.cookie)
   thread:set("csrf", reviewer.csrf)
-  thread:set("prefix", plan.prefix)
-  thread:set("item_ids", plan.items)
-  -- reviewers start spread over the session's items
-  thread:set("first_item", math.floor((index - 1) * plan.item_count / #plan.reviewers))
+  thread:set("session", plan.session)
   threads[index] = thread
 end
 
 -- The rest runs in each thread's own Lua state: one reviewer, one connection.
 
-step = 0           -- requests answered so far; even steps open a page, odd ones submit it
-page_us, submit_us = "", ""        -- latencies in microseconds, space separated
-page_failed, submit_failed = 0, 0
+rounds = 0         -- items answered so far
+page_us, submit_us, next_us = "", "", ""        -- latencies in microseconds, space separated
+page_failed, submit_failed, next_failed = 0, 0, 0
 first_failure = ""
-local EXPECTED = { page = 200, submit = 303 }
-local items = nil
+local EXPECTED = { page = 200, submit = 303, next = 303 }
+local kind = "next"  -- what the next request is: next, page or submit
+local path = nil     -- the item the reviewer was sent to
 local wrote = nil  -- the fp_wrote cookie the last submit set (read-your-writes across processes)
-local started, kind
+local started, sent
+local misses = 0   -- "next" answered with the queue in a row
+local MAX_MISSES = 3
 
 local function cookies()
   if wrote then
@@ -109,39 +111,62 @@ end
 
 -- request() must not advance the walk: wrk calls it once more on the first thread to check it
 function request()
-  items = items or split(item_ids, " ")
-  local round = math.floor(step / 2)
-  local path = prefix .. items[(first_item + round) % #items + 1]
   started = now_us()
-  if step % 2 == 0 then
-    kind = "page"
+  sent = kind
+  if kind == "next" then
+    return wrk.format("GET", session .. "/next", { ["Cookie"] = cookies() })
+  elseif kind == "page" then
     return wrk.format("GET", path, { ["Cookie"] = cookies() })
   end
-  kind = "submit"
   return wrk.format("POST", path, {
     ["Cookie"] = cookies(),
     ["Content-Type"] = "application/x-www-form-urlencoded",
-  }, answer_form(round))
+  }, answer_form(rounds))
 end
 
 function response(status, headers, body)
   local took = string.format("%.0f ", now_us() - started)
-  local failed = status ~= EXPECTED[kind]
+  local failed = status ~= EXPECTED[sent]
   if failed and first_failure == "" then
-    first_failure = string.format("%s answered %d: %s", kind, status, string.sub(body, 1, 300))
+    first_failure = string.format("%s answered %d: %s", sent, status, string.sub(body, 1, 300))
   end
-  if kind == "page" then
+  if sent == "page" then
     page_us = page_us .. took
     page_failed = page_failed + (failed and 1 or 0)
-  else
+  elseif sent == "submit" then
     submit_us = submit_us .. took
     submit_failed = submit_failed + (failed and 1 or 0)
+    rounds = rounds + 1
+  else
+    next_us = next_us .. took
+    next_failed = next_failed + (failed and 1 or 0)
   end
   local set_cookie = headers["set-cookie"] or headers["Set-Cookie"]
   if set_cookie then
     wrote = string.match(set_cookie, "fp_wrote=([^;]+)") or wrote
   end
-  step = step + 1
+  if sent == "page" then
+    kind = failed and "next" or "submit"
+    return
+  end
+  local location = headers["location"] or headers["Location"] or ""
+  if string.find(location, "/items/", 1, true) then
+    path, kind, misses = location, "page", 0
+  else
+    -- back to the queue: nothing free now; ask again (others' reservations end) and then stop
+    misses, kind = misses + 1, "next"
+    if misses >= MAX_MISSES then
+      wrk.thread:stop()
+    end
+  end
+end
+
+-- a reviewer told nothing is left waits a little before asking again
+function delay()
+  if kind == "next" and misses > 0 then
+    return 300
+  end
+  return 0
 end
 
 local function percentile(sorted, q)
@@ -150,8 +175,8 @@ local function percentile(sorted, q)
 end
 
 function done(summary, latency, requests)
-  local merged = { page = {}, submit = {} }
-  local failed = { page = 0, submit = 0 }
+  local merged = { page = {}, submit = {}, next = {} }
+  local failed = { page = 0, submit = 0, next = 0 }
   local failure = ""
   for _, thread in ipairs(threads) do
     for name, list in pairs(merged) do
@@ -165,7 +190,7 @@ function done(summary, latency, requests)
     end
   end
   io.write(string.format("review_app seconds %.3f\n", summary.duration / 1000000))
-  for _, name in ipairs({ "page", "submit" }) do
+  for _, name in ipairs({ "next", "page", "submit" }) do
     local list = merged[name]
     table.sort(list)
     if #list > 0 then

@@ -1,26 +1,30 @@
-"""Review App latency: item page and submit, p50/p95/max, with concurrent reviewers on loopback.
+"""Review App work distribution and latency: reviewers following "next" on one session, on loopback.
 
 Starts `feedback-pipeline review-app` (a real uvicorn server in its own process) on a temporary
-FEEDBACK_HOME seeded with one session, invites the reviewers and signs each one in through their
-invitation link, then has wrk (Debian's `wrk`, driven by bench/review_app.lua) keep one connection
-per reviewer busy: open an item page, submit an answer to it (the page's form, valid answers, a new
-rating each round so every submit lands), next item. The latencies per request kind are measured in
-the Lua script; wrk's own summary is printed with --verbose.
+FEEDBACK_HOME seeded with one session (`reviews_per_item=2`), invites the reviewers and signs each
+one in through their invitation link, then has wrk (Debian's `wrk`, driven by bench/review_app.lua)
+keep one connection per reviewer busy following "next": the start link, the item page it sends them
+to, an answer to it (the page's form), the item the answer's redirect names, until the app sends
+them back to the queue. Prints how many answers each item got (the target: every item exactly 2)
+and the latencies per request kind (measured in the Lua script; wrk's own summary with --verbose).
 
-    /work/main/.venv/bin/python bench/review_app.py [--reviewers 20] [--items 40] [--seconds 10] [--workers 1]
+    .venv/bin/python bench/review_app.py [--reviewers 20] [--items 1000] [--seconds 300] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -30,12 +34,14 @@ sys.path.insert(0, str(REPO))
 
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.review_app import CSRF_COOKIE, SESSION_COOKIE  # noqa: E402
+from feedback_pipeline.landing import LandingKey  # noqa: E402
 from feedback_pipeline.review_app.access import invite_reviewer  # noqa: E402
+from feedback_pipeline.review_app.reservations import RESERVATION_LABEL  # noqa: E402
 from tests.review_app_seed import seed  # noqa: E402
 
 SESSION = "triage"
 LUA_SCRIPT = REPO / "bench" / "review_app.lua"
-KINDS = (("page", "item page"), ("submit", "submit"))
+KINDS = (("next", "next"), ("page", "item page"), ("submit", "submit"))
 
 
 def free_port() -> int:
@@ -44,9 +50,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_serving(base: str, seconds: float = 60) -> None:
+def wait_until_serving(base: str, process: subprocess.Popen | None = None, seconds: float = 90) -> None:
+    """Return once the app at `base` answers /healthz; RuntimeError when `process` exits or time runs out."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Review App at {base} exited with {process.returncode}")
         try:
             if httpx.get(f"{base}/healthz").status_code == 200:
                 return
@@ -55,24 +64,52 @@ def wait_until_serving(base: str, seconds: float = 60) -> None:
     raise RuntimeError(f"the Review App did not answer {base}/healthz within {seconds:.0f} s")
 
 
-def sign_in(base: str, link: str, first_item: str) -> tuple[str, str]:
-    """Follow an invitation link like a browser and open one item page: (Cookie header, csrf_token)."""
+def sign_in(base: str, link: str) -> tuple[str, str]:
+    """Follow an invitation link like a browser and open the session's page: (Cookie header, csrf_token)."""
     with httpx.Client(base_url=base, timeout=60) as client:
         invited = client.get(link.replace(base, ""))
         if invited.status_code != 303 or SESSION_COOKIE not in client.cookies:
             raise RuntimeError(f"invitation answered {invited.status_code}: {invited.text[:300]}")
-        page = client.get(f"/sessions/{SESSION}/items/{first_item}")
+        page = client.get(f"/sessions/{SESSION}")
         token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
         if page.status_code != 200 or token is None:
-            raise RuntimeError(f"item page answered {page.status_code}: {page.text[:300]}")
+            raise RuntimeError(f"session page answered {page.status_code}: {page.text[:300]}")
         cookie = "; ".join(f"{name}={client.cookies[name]}" for name in (SESSION_COOKIE, CSRF_COOKIE))
         return cookie, token.group(1)
 
 
-def write_plan(path: Path, item_ids: list[str], reviewers: list[tuple[str, str]]) -> None:
-    """The plan bench/review_app.lua reads: item path prefix, item ids, one reviewer per line."""
-    lines = [f"/sessions/{SESSION}/items/", " ".join(item_ids), *(f"{cookie}\t{token}" for cookie, token in reviewers)]
-    path.write_text("\n".join(lines) + "\n")
+def write_plan(path: Path, reviewers: list[tuple[str, str]]) -> None:
+    """The plan bench/review_app.lua reads: the session's path, then one reviewer per line."""
+    path.write_text("\n".join([f"/sessions/{SESSION}", *(f"{cookie}\t{token}" for cookie, token in reviewers)]) + "\n")
+
+
+def run_until_settled(command: list[str], home: FeedbackHome, env: dict[str, str], quiet_seconds: float = 3.0) -> subprocess.CompletedProcess:
+    """Run wrk until no submission has landed for `quiet_seconds` (every reviewer stopped), then stop it
+    as Ctrl-C does, so it reports (wrk's threads stop, but wrk itself waits out its duration)."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    landing, count, changed = home.landing(), 0, time.monotonic()
+    while process.poll() is None:
+        time.sleep(0.5)
+        now = len(landing.list("submissions"))
+        if now != count:
+            count, changed = now, time.monotonic()
+        elif count and time.monotonic() - changed > quiet_seconds:
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def answers_per_item(home: FeedbackHome) -> Counter[int]:
+    """How many items got each number of answers (reviewers who answered the session's first question)."""
+    landing = home.landing()
+    per_item = Counter(
+        record["metadata"]["item_id"]
+        for key in landing.list("submissions")
+        for record in map(json.loads, landing.read_bytes(key).decode().splitlines())
+        if record.get("name") == "quality"
+    )
+    return Counter(per_item.values())
 
 
 def wrk_command(wrk: str, base: str, reviewers: int, seconds: int) -> list[str]:
@@ -101,8 +138,8 @@ def parse_wrk(output: str) -> tuple[float, dict[str, dict[str, float]], str | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reviewers", type=int, default=20, help="concurrent reviewers (wrk connections)")
-    parser.add_argument("--items", type=int, default=40)
-    parser.add_argument("--seconds", type=int, default=10, help="how long wrk keeps the reviewers busy")
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=300, help="at most this long (reviewers stop when nothing is left)")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--verbose", action="store_true", help="also print wrk's own output")
     args = parser.parse_args()
@@ -113,7 +150,6 @@ def main() -> None:
         env = {**os.environ, "FEEDBACK_HOME": root, "PYTHONPATH": str(REPO)}
         home = FeedbackHome.from_env(env)
         seed(home.lake(), items=args.items)
-        item_ids = home.lake().read("session_items").filter(session_name=SESSION).sort("added_at")["item_id"].to_list()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         links = [invite_reviewer(home.landing(), f"reviewer{i}@example.com", SESSION, base_url=base).url
@@ -123,16 +159,16 @@ def main() -> None:
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
-            wait_until_serving(base)
+            wait_until_serving(base, server)
             plan = Path(root) / "wrk-plan.tsv"
-            write_plan(plan, item_ids, [sign_in(base, link, item_ids[0]) for link in links])
+            write_plan(plan, [sign_in(base, link) for link in links])
             command = wrk_command(wrk, base, args.reviewers, args.seconds)
-            done = subprocess.run(
-                command, env={**os.environ, "REVIEW_APP_BENCH_PLAN": str(plan)}, capture_output=True, text=True, check=False
-            )
+            done = run_until_settled(command, home, {**os.environ, "REVIEW_APP_BENCH_PLAN": str(plan)})
         finally:
             server.terminate()
             server.wait(10)
+        distribution = answers_per_item(home)
+        reservations = sum(1 for key in home.landing().iter_keys("definitions") if LandingKey.parse(key).label == RESERVATION_LABEL)
     if args.verbose:
         print(done.stdout, done.stderr, sep="\n")
     seconds, figures, failure = parse_wrk(done.stdout)
@@ -141,8 +177,13 @@ def main() -> None:
     if failure:
         sys.exit(f"a request did not get the expected answer: {failure}")
     pages, submits = int(figures["page"]["count"]), int(figures["submit"]["count"])
-    print(f"Review App on loopback ({args.workers} server process(es)): {args.reviewers} concurrent reviewers, {args.items} items, "
-          f"{pages} page views, {submits} submits in {seconds:.1f} s ({(pages + submits) / seconds:.0f} requests/s)")
+    print(f"Review App on loopback ({args.workers} server process(es)): {args.reviewers} reviewers following next, "
+          f"{args.items} items, reviews_per_item=2: {pages} page views, {submits} submits in {seconds:.1f} s "
+          f"({(pages + submits) / seconds:.0f} requests/s)")
+    unreached = args.items - sum(distribution.values())
+    shown = ", ".join(f"{count} items {answers}" for answers, count in sorted(distribution.items()))
+    print(f"  answers per item: {shown}" + (f", {unreached} items 0" if unreached else ""))
+    print(f"  reservations landed: {reservations} ({reservations / max(submits, 1):.2f} per submit)")
     for kind, label in KINDS:
         row = figures[kind]
         print(f"  {label:<10} p50 {row['p50_us'] / 1000:7.1f} ms   p95 {row['p95_us'] / 1000:7.1f} ms   max {row['max_us'] / 1000:7.1f} ms")

@@ -45,6 +45,9 @@ EVENT_SCHEMA = pl.Schema(
         "trace_filter": pl.String,
         "refresh_cron": pl.String,
         "trace_ids": pl.List(pl.String),
+        "reservation_minutes": pl.Int64,
+        "guidelines": pl.String,
+        "assignments": pl.String,
     }
 )
 

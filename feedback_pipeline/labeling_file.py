@@ -17,6 +17,10 @@ labeling_sessions:
     trace_filter: {tags: {env: staging}, sample: {n: 10, seed: 7}}
     refresh_cron: "0 * * * *"
     trace_ids: [tr-…]                   # optional explicit additions
+    reservation_minutes: 15             # how long opening an item holds one of its review slots
+    guidelines: |                       # markdown shown on the session page and on each item
+      Judge the final answer only.
+    assignments: {tr-…: [alice@example.com]}   # optional: these reviewers get these traces first
 ```
 
 Applying compares each entry with the current definitions and lands events only for what differs
@@ -37,7 +41,10 @@ from feedback_pipeline.field_errors import FieldError
 from feedback_pipeline.home import FeedbackHome
 
 SCHEMA_KEYS = ("name", "type", "title", "instruction", "enable_comment", "input")
-SESSION_KEYS = ("name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "trace_ids")
+SESSION_KEYS = (
+    "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "trace_ids",
+    "reservation_minutes", "guidelines", "assignments",
+)
 
 
 class LabelingFileError(ValueError):
@@ -147,6 +154,9 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
                 dataset=values.get("dataset"),
                 trace_filter=values.get("trace_filter"),
                 refresh_cron=values.get("refresh_cron", sessions.DEFAULT_REFRESH_CRON),
+                reservation_minutes=values.get("reservation_minutes", sessions.DEFAULT_RESERVATION_MINUTES),
+                guidelines=values.get("guidelines"),
+                assignments=values.get("assignments") or {},
             )
             session = sessions.validate_session(session, names)
             trace_ids = sessions.trace_ids_of(values["trace_ids"]) if values.get("trace_ids") else []

@@ -10,6 +10,7 @@ which lets a sensor resume from a cursor key and list only the folders at or aft
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import os
@@ -283,6 +284,11 @@ class LandingZone:
         return LandingText(pl.concat(frames) if len(frames) > 1 else frames[0], refused)
 
     def _children(self, path: str) -> list[str]:
+        if self.is_local:
+            try:
+                return sorted(os.listdir(path))
+            except FileNotFoundError:
+                return []
         try:
             entries = self.fs.ls(path, detail=False)
         except FileNotFoundError:
@@ -302,7 +308,11 @@ class LandingZone:
             for hour in self._children(f"{base}/{day}"):
                 if after_day and day == after_day and hour < after_hour:
                     continue
-                for name in self._children(f"{base}/{day}/{hour}"):
+                names = self._children(f"{base}/{day}/{hour}")
+                if after and day == after_day and hour == after_hour:
+                    # the names are sorted: skip those up to the cursor without looking at each
+                    names = names[bisect.bisect_right(names, after.rsplit("/", 1)[-1]) :]
+                for name in names:
                     if name.startswith(".") or not name.endswith(".jsonl"):
                         continue
                     key = f"{area}/{day}/{hour}/{name}"

@@ -36,6 +36,9 @@ TABLE = "labeling_sessions"
 ITEMS_TABLE = "session_items"
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_REVIEW_APP_URL = "http://127.0.0.1:8000"
+DEFAULT_RESERVATION_MINUTES = 15
+MAX_RESERVATION_MINUTES = 24 * 60
+MAX_GUIDELINES_CHARS = 20_000
 
 TABLE_SCHEMA = pl.Schema(
     {
@@ -47,6 +50,9 @@ TABLE_SCHEMA = pl.Schema(
         "dataset": pl.String,
         "trace_filter": pl.String,
         "refresh_cron": pl.String,
+        "reservation_minutes": pl.Int64,
+        "guidelines": pl.String,
+        "assignments": pl.String,
         "created_at": UTC_TIME,
         "updated_at": UTC_TIME,
         "deleted": pl.Boolean,
@@ -310,7 +316,10 @@ def refresh_session(
 
 # ---------------------------------------------------------------- the definition fold
 
-SESSION_FIELDS = ["name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron"]
+SESSION_FIELDS = [
+    "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron",
+    "reservation_minutes", "guidelines", "assignments",
+]
 
 
 def fold_labeling_sessions(events: pl.DataFrame) -> pl.DataFrame:
@@ -371,6 +380,9 @@ class LabelingSession:
     dataset: str | None = None
     trace_filter: dict | None = None
     refresh_cron: str = DEFAULT_REFRESH_CRON
+    reservation_minutes: int = DEFAULT_RESERVATION_MINUTES
+    guidelines: str | None = None
+    assignments: dict[str, list[str]] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     home: FeedbackHome | None = field(default=None, repr=False, compare=False)
@@ -393,6 +405,16 @@ class LabelingSession:
         _write_put(updated)
         return get_labeling_session(self.labeling_session_id, home=self.home)
 
+    def assign(self, assignments: dict[str, list[str]]) -> LabelingSession:
+        """Assign traces to reviewers ({trace_id: [emails]}); the Review App offers them "assigned to me" first.
+
+        Replaces the reviewers of the traces named; an empty list removes a trace's assignment.
+        """
+        merged = {**self.assignments, **_assignments(assignments)}
+        updated = replace(self, assignments={t: users for t, users in merged.items() if users})
+        _write_put(updated)
+        return get_labeling_session(self.labeling_session_id, home=self.home)
+
 
 def _home(home: FeedbackHome | None) -> FeedbackHome:
     return home or FeedbackHome.from_env()
@@ -404,6 +426,22 @@ def _users(users: object) -> list[str]:
     if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
         raise FieldError("assigned_users", f"assigned_users is {users!r}: expected a list of user names or emails")
     return list(dict.fromkeys(users))
+
+
+def _assignments(value: object) -> dict[str, list[str]]:
+    """{trace_id: [lower-cased emails]}; ValueError naming the entry at fault."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"assignments is {value!r}: expected a mapping of trace id to a list of reviewer emails")
+    checked: dict[str, list[str]] = {}
+    for trace_id, users in value.items():
+        if not isinstance(trace_id, str) or not trace_id:
+            raise ValueError(f"assignments key {trace_id!r}: expected a trace id string such as 'tr-…'")
+        if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
+            raise ValueError(f"assignments[{trace_id!r}] is {users!r}: expected a list of reviewer emails")
+        checked[trace_id] = list(dict.fromkeys(u.strip().lower() for u in users))
+    return checked
 
 
 def trace_ids_of(traces: object) -> list[str]:
@@ -456,6 +494,9 @@ def put_event(session: LabelingSession) -> dict:
         "dataset": session.dataset,
         "trace_filter": json.dumps(session.trace_filter, sort_keys=True) if session.trace_filter is not None else None,
         "refresh_cron": session.refresh_cron,
+        "reservation_minutes": session.reservation_minutes,
+        "guidelines": session.guidelines,
+        "assignments": json.dumps(session.assignments, sort_keys=True) if session.assignments else None,
     }
 
 
@@ -473,6 +514,9 @@ def session_from_row(row: dict, home: FeedbackHome | None = None) -> LabelingSes
         dataset=row["dataset"],
         trace_filter=json.loads(row["trace_filter"]) if row["trace_filter"] else None,
         refresh_cron=row["refresh_cron"],
+        reservation_minutes=int(row.get("reservation_minutes") or DEFAULT_RESERVATION_MINUTES),
+        guidelines=row.get("guidelines"),
+        assignments=json.loads(row["assignments"]) if row.get("assignments") else {},
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         home=home,
@@ -501,10 +545,18 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
     if session.dataset is not None and (not isinstance(session.dataset, str) or not session.dataset.strip()):
         raise FieldError("dataset", f"dataset is {session.dataset!r}: expected a dataset name or None")
     check_cron(session.refresh_cron)
+    minutes = session.reservation_minutes
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_RESERVATION_MINUTES:
+        raise ValueError(f"reservation_minutes is {minutes!r}: expected a whole number from 1 to {MAX_RESERVATION_MINUTES}")
+    guidelines = session.guidelines
+    if guidelines is not None and (not isinstance(guidelines, str) or len(guidelines) > MAX_GUIDELINES_CHARS):
+        raise ValueError(f"guidelines is {str(guidelines)[:40]!r}…: expected markdown text of at most {MAX_GUIDELINES_CHARS} characters")
     return replace(
         session,
         label_schemas=list(dict.fromkeys(names)),
         assigned_users=_users(session.assigned_users),
+        guidelines=guidelines or None,
+        assignments=_assignments(session.assignments),
         trace_filter=validate_trace_filter(session.trace_filter),
     )
 
@@ -523,6 +575,9 @@ def create_labeling_session(
     dataset: str | None = None,
     trace_filter: dict | None = None,
     refresh_cron: str = DEFAULT_REFRESH_CRON,
+    reservation_minutes: int = DEFAULT_RESERVATION_MINUTES,
+    guidelines: str | None = None,
+    assignments: dict[str, list[str]] | None = None,
     home: FeedbackHome | None = None,
 ) -> LabelingSession:
     """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter."""
@@ -537,6 +592,9 @@ def create_labeling_session(
         dataset=dataset,
         trace_filter=trace_filter,
         refresh_cron=refresh_cron,
+        reservation_minutes=reservation_minutes,
+        guidelines=guidelines,
+        assignments=assignments or {},
         home=home,
     )
     session = validate_session(session, known)

@@ -14,6 +14,9 @@ import polars as pl
 from feedback_pipeline.lake import Lake
 
 SCRIPT = "<script>document.title='pwned';window.__pwned=1;alert('xss')</script>"
+LONG = "https://example.com/" + "a1b2c3d4" * 400  # one unbroken string of 3,220 characters
+LONG_INDEX = 3
+GUIDELINES = "Judge **only** the final answer.\n\n- Cite the document id when it is wrong."
 
 SCHEMAS = [
     ("quality", "feedback", "Overall quality", "How good is the final answer?", True, "categorical",
@@ -45,7 +48,8 @@ def session_rows() -> pl.DataFrame:
     return pl.DataFrame(
         [
             {"labeling_session_id": "ls-1", "name": "triage", "assigned_users": [], "label_schemas": every,
-             "reviews_per_item": 2, "dataset": None, "deleted": False},
+             "reviews_per_item": 2, "dataset": None, "deleted": False, "reservation_minutes": 15,
+             "guidelines": GUIDELINES, "assignments": json.dumps({"tr-triage-0003": ["dave@example.com"]})},
             {"labeling_session_id": "ls-2", "name": "restricted", "assigned_users": ["Bob@example.com"],
              "label_schemas": ["quality"], "reviews_per_item": 1, "dataset": None, "deleted": False},
             {"labeling_session_id": "ls-3", "name": "gone", "assigned_users": [], "label_schemas": ["quality"],
@@ -53,14 +57,14 @@ def session_rows() -> pl.DataFrame:
         ],
         schema={"labeling_session_id": pl.String, "name": pl.String, "assigned_users": pl.List(pl.String),
                 "label_schemas": pl.List(pl.String), "reviews_per_item": pl.Int64, "dataset": pl.String,
-                "deleted": pl.Boolean},
+                "deleted": pl.Boolean, "reservation_minutes": pl.Int64, "guidelines": pl.String, "assignments": pl.String},
     )
 
 
 def item_row(session_id: str, session_name: str, index: int, when: datetime, hostile: bool = False) -> dict:
     trace_id = f"tr-{session_name}-{index:04d}"
     question = f"What is the capital of country number {index}?"
-    answer = f"The capital is **City {index}**." + (f" {SCRIPT}" if hostile else "")
+    answer = f"The capital is **City {index}**." + (f" {SCRIPT}" if hostile else "") + (f" See {LONG}" if index == LONG_INDEX else "")
     doc = "Capital cities are listed here." + (f" {SCRIPT}" if hostile else "")
     spans = [
         {"span_id": "s1", "parent_id": None, "name": "agent", "span_type": "AGENT", "start_time_ns": 0,
@@ -88,7 +92,8 @@ def item_row(session_id: str, session_name: str, index: int, when: datetime, hos
             {"role": "assistant", "content": answer},
         ],
         "retrieved_documents": [
-            {"id": "doc-1", "page_content": doc, "doc_uri": "https://example.com/capitals"},
+            {"id": LONG[-300:] if index == LONG_INDEX else "doc-1", "page_content": doc,
+             "doc_uri": LONG if index == LONG_INDEX else "https://example.com/capitals"},
             {"id": "doc-2", "page_content": "Local notes.", "doc_uri": "javascript:alert(1)"},
         ],
         "tool_calls": [{"name": "lookup_population", "inputs": json.dumps({"city": f"City {index}"}),

@@ -31,14 +31,19 @@ FULL_ANSWER = {
 }
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> FeedbackHome:
+def seeded_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, items: int = 3) -> FeedbackHome:
+    """A fresh FEEDBACK_HOME with the seed's sessions (`items` items in triage) and no access settings."""
     monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
     for name in ("FEEDBACK_SECRET_KEY", "FEEDBACK_API_KEYS", "FEEDBACK_TRUSTED_USER_HEADER", "FEEDBACK_REVIEW_APP_URL"):
         monkeypatch.delenv(name, raising=False)
     home = FeedbackHome.from_env()
-    seed(home.lake())
+    seed(home.lake(), items=items)
     return home
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> FeedbackHome:
+    return seeded_home(tmp_path, monkeypatch)
 
 
 def sign_in(home: FeedbackHome, email: str, app=None) -> TestClient:
@@ -466,7 +471,8 @@ def test_review_a_session_built_by_the_labeling_pipeline(tmp_path, monkeypatch):
     assert sign_in(home, "carol@example.com", app).get("/sessions/label_summaries").status_code == 403
     alice = sign_in(home, "alice@example.com", app)
     queue = alice.get("/sessions/label_summaries").text
-    first = re.search(r'id="start" href="([^"]+)"', queue).group(1)
+    start = re.search(r'id="start" href="([^"]+)"', queue).group(1)
+    first = alice.get(start, follow_redirects=False).headers["location"]
     page = alice.get(first).text
     assert "Is this summary concise and helpful?" in page and "Please provide the expected summary." in page
     assert "Final answer" in page and "Spans" in page

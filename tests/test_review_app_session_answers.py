@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from feedback_pipeline.review_app.queue import pending_row
-from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, lake_answer_rows, processed_ids
 from feedback_pipeline.item_status import item_status
+from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, Slots, lake_answer_rows, processed_ids
 from feedback_pipeline.submissions import submission
 from tests.review_app_seed import assessment_rows
 
@@ -110,8 +110,10 @@ def test_the_index_fed_at_once_or_row_by_row_matches_the_fold(seed, needed):
             for name in ("pending", "skipped", "answered", "completed"):
                 assert counts[name] == list(statuses.values()).count(name), (reviewer, name)
             assert counts["session_complete"] == status.filter(pl.col("status") == "completed").height
-            pending_after = [i for i in items.ids[3:] + items.ids[:2] if statuses[i] == "pending"]
-            assert index.next_pending(items.ids[2], reviewer) == (pending_after[0] if pending_after else None)
+            pending_after = [i for i in items.ids[3:] + items.ids[:3] if statuses[i] == "pending"]
+            fewest = min((by_item[i]["reviews"] for i in pending_after), default=None)
+            routed = index.route(reviewer, Slots({}, {}), 3)
+            assert routed == next((i for i in pending_after if by_item[i]["reviews"] == fewest), None), "fewest answers first"
             for trace_id in set(items.traces):
                 mine = answers.filter(
                     (pl.col("trace_id") == trace_id) & (pl.col("assessor_id") == reviewer) & (pl.col("kind") != "skip")

@@ -1,11 +1,18 @@
-"""`feedback-pipeline review-app`, `reviewers invite|revoke` and `api-keys create`."""
+"""`feedback-pipeline review-app`, `reviewers invite|revoke` and `api-keys create|list|revoke`."""
 
 from __future__ import annotations
 
 import click
 
 from feedback_pipeline.home import FeedbackHome
-from feedback_pipeline.review_app.access import create_api_key, invite_reviewer, revoke_reviewer
+from feedback_pipeline.review_app.access import (
+    AccessRegistry,
+    check_invitation,
+    create_api_key,
+    invite_reviewer,
+    revoke_api_key,
+    revoke_reviewer,
+)
 
 
 @click.command("review-app")
@@ -52,11 +59,17 @@ def reviewers() -> None:
 @click.option("--session", default=None, help="Open this labeling session after sign-in.")
 @click.option("--base-url", default=None, help="The app's public URL [default: $FEEDBACK_REVIEW_APP_URL or http://127.0.0.1:8000].")
 def invite(email: str, session: str | None, base_url: str | None) -> None:
-    """Print an invitation link for EMAIL (only a hash of its secret is stored)."""
+    """Print an invitation link for EMAIL (only a hash of its secret is stored).
+
+    Refused when the session does not exist or does not assign EMAIL (without --session: when no
+    session would show EMAIL anything).
+    """
     try:
-        invitation = invite_reviewer(FeedbackHome.from_env().landing(), email, session, base_url)
+        home = FeedbackHome.from_env()
+        check_invitation(home, email, session)
+        invitation = invite_reviewer(home.landing(), email, session, base_url)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+        raise click.UsageError(str(exc)) from None
     click.echo(invitation.url)
 
 
@@ -84,3 +97,24 @@ def create(name: str) -> None:
         click.echo(create_api_key(FeedbackHome.from_env().landing(), name))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
+
+
+@api_keys.command("list")
+def list_keys() -> None:
+    """List the applications' keys (names, creation time, live or revoked; never the keys)."""
+    keys = AccessRegistry(FeedbackHome.from_env().landing(), environ={}).api_keys()
+    if not keys:
+        click.echo("no API keys")
+    for key in keys:
+        click.echo(f"{key.name}\t{key.created_at}\t{'revoked' if key.revoked else 'live'}")
+
+
+@api_keys.command("revoke")
+@click.argument("name")
+def revoke_key(name: str) -> None:
+    """Invalidate the key of the application NAME (in every app process within seconds)."""
+    try:
+        revoke_api_key(FeedbackHome.from_env().landing(), name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    click.echo(f"revoked the API key of {name}")

@@ -3,8 +3,9 @@
 `create_app(home)` builds the FastAPI application: server-rendered pages (Jinja2, autoescaped; one
 static script, no inline code, a strict Content-Security-Policy) over the lake's session snapshots
 and assessments, and the end-user feedback API (`feedback_pipeline.review_app.feedback_api`). It
-writes nothing but submissions (and, when no `FEEDBACK_SECRET_KEY` is set, one secret-key event) to
-the landing zone.
+writes nothing but submissions, reservations (`reservations`), sign-out events (and, when no
+`FEEDBACK_SECRET_KEY` is set, one secret-key event) to the landing zone. Bodies over their limit get
+413 before they are read whole (`BodyLimit`).
 
 Reviewers are identified by an invitation link (`feedback-pipeline reviewers invite`) that sets a
 signed HttpOnly SameSite=Lax cookie, or by a trusted reverse-proxy header named in
@@ -26,20 +27,23 @@ from urllib.parse import quote
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
-from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email
+from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email, sign_out
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
-from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
 from feedback_pipeline.item_status import REVIEWER_STATUSES
+from feedback_pipeline.review_app.feedback_api import MAX_BODY_BYTES, feedback_router, validation_error_response
 from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, ReviewData
 from feedback_pipeline.review_app.session_answers import SessionAnswers
+from feedback_pipeline.review_app.trace_view import markdown_html
+from feedback_pipeline.submission_contract import limit_problems
 from feedback_pipeline.submissions import land_submissions, submission
 
 PACKAGE_DIR = Path(__file__).parent
@@ -47,6 +51,8 @@ SESSION_COOKIE = "fp_session"
 CSRF_COOKIE = "fp_csrf"
 WROTE_COOKIE = "fp_wrote"
 COOKIE_MAX_AGE = 30 * 24 * 3600
+# A review form answers several questions, each within the limits of one API body.
+MAX_FORM_BYTES = 4 * MAX_BODY_BYTES
 DEFAULT_THREADS = 8
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -64,6 +70,8 @@ def _templates() -> Environment:
     )
     env.filters["q"] = lambda value: quote(str(value), safe="")
     env.filters["pct"] = lambda part, whole: 0 if not whole else round(100 * part / whole)
+    env.filters["markdown"] = markdown_html
+    env.globals["max_comment"] = MAX_RATIONALE_CHARS
     return env
 
 
@@ -94,6 +102,8 @@ class ReviewApp:
         try:
             data = self.serializer.loads(raw, max_age=COOKIE_MAX_AGE)
         except BadSignature:
+            return None
+        if self.access.signed_out(raw):
             return None
         email = self.access.reviewer(str(data.get("inv", "")))
         return email if email and email == data.get("email") else None
@@ -161,6 +171,60 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class BodyLimit:
+    """ASGI middleware answering 413 to a request body over its path's limit, having read at most one byte more.
+
+    `limits`: (path prefix, bytes), first match wins. The body read is handed on to the app whole.
+    """
+
+    def __init__(self, app: ASGIApp, limits: tuple[tuple[str, int], ...]) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = next((n for prefix, n in self.limits if scope["type"] == "http" and scope["path"].startswith(prefix)), None)
+        if limit is None or scope.get("method") in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, int(declared), limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await self._refuse(scope, receive, send, None, limit)
+                return
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, declared: int | None, limit: int) -> None:
+        size = f"{declared} bytes" if declared is not None else "over the limit"
+        message = f"request body is {size}: at most {limit} bytes are accepted"
+        if scope["path"].startswith("/api/"):
+            response: Response = JSONResponse({"detail": message}, status_code=413)
+        else:
+            response = HTMLResponse(f"<!doctype html><title>Too large</title><p>{message}</p>", status_code=413)
+        await response(scope, receive, send)
+
+
 def worker_threads(text: str | None) -> int:
     """The worker-thread count a setting asks for (DEFAULT_THREADS when unset); ValueError naming it when invalid."""
     if not text:
@@ -211,8 +275,9 @@ def create_app(
     )
     app.state.review = state
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
-    app.include_router(feedback_router(state.access, state.landing))
+    app.include_router(feedback_router(state.access, state.landing, home.lake()))
     app.add_exception_handler(RequestValidationError, validation_error_response)
+    app.add_middleware(BodyLimit, limits=(("/api/", MAX_BODY_BYTES), ("/", MAX_FORM_BYTES)))
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
@@ -241,6 +306,9 @@ def create_app(
         form = await request.form()
         if reviewer is None or not state.csrf_ok(request, str(form.get("csrf_token", "")), reviewer):
             return state.problem(request, 403, "Not allowed", "The form has expired; reload the page and try again.")
+        if request.cookies.get(SESSION_COOKIE):
+            await run_in_threadpool(sign_out, state.landing, request.cookies[SESSION_COOKIE])
+            state.access.refresh(force=True)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -294,10 +362,15 @@ def create_app(
                 request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(REVIEWER_STATUSES)}", reviewer
             )
         given = answers(request, session)
-        queue = given.queue(reviewer)
+        mine = state.data.assigned_to(session, reviewer)
+        state.data.reservations.refresh()
+        slots = state.data.reservations.slots(name)
+        queue = [{**row, "assigned": row["trace_id"] in mine} for row in given.queue(reviewer, slots)]
         rank = {s: i for i, s in enumerate(REVIEWER_STATUSES)}
-        rows = sorted((r for r in queue if status in ("all", r["status"])), key=lambda r: rank[r["status"]])
-        first = next((r for r in queue if r["status"] == "pending"), None)
+        rows = sorted(
+            (r for r in queue if status in ("all", r["status"])), key=lambda r: (not r["assigned"], rank[r["status"]])
+        )
+        first = given.route(reviewer, slots, 0, assigned=mine)
         return state.render(
             request,
             "queue.html",
@@ -348,6 +421,7 @@ def create_app(
             return found
         reviewer, context = found
         context.pop("answers")
+        state.data.hold(context["session"], item_id, str(context["item"]["trace_id"]), reviewer)
         filled, comments = form_values(context["questions"], context["earlier"], None)
         return state.render(
             request, "item.html", reviewer=reviewer, errors={}, filled=filled, comments=comments,
@@ -374,7 +448,15 @@ def create_app(
             return state.problem(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
             )
-        given = context.pop("answers")
+        context.pop("answers")
+
+        def refused(errors: dict[str, str]) -> Response:
+            filled, comments = form_values(context["questions"], context["earlier"], posted)
+            return state.render(
+                request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments,
+                view=state.data.items(context["session"]).view(item_id), **context,
+            )
+
         trace_id = str(context["item"]["trace_id"])
         action = (posted.get("action") or ["submit"])[0]
         human = {"source_type": "HUMAN", "source_id": reviewer}
@@ -385,11 +467,7 @@ def create_app(
         else:
             answers, errors = parse_answers(context["questions"], posted)
             if errors:
-                filled, comments = form_values(context["questions"], context["earlier"], posted)
-                return state.render(
-                    request, "item.html", 422, reviewer, errors=errors, filled=filled, comments=comments,
-                    view=state.data.items(context["session"]).view(item_id), **context,
-                )
+                return refused(errors)
             records = []
             for answer in answers.values():
                 # A changed feedback overrides the earlier one; a newer expectation from the same
@@ -405,16 +483,33 @@ def create_app(
                         overrides=earlier["assessment_id"] if earlier and answer.question.kind == "feedback" else None,
                     )
                 )
+        too_big = {str(r["name"]): "; ".join(limit_problems(r)) for r in records if limit_problems(r)}
+        if too_big:
+            return refused(too_big)
         written = None
         if records:
             (written,) = land_submissions(state.landing, records, label=REVIEW_APP_LABEL)
             state.data.pending.add(records, written)
-        upcoming = given.next_pending(item_id, reviewer)
-        base = f"/sessions/{quote(name, safe='')}"
-        target = f"{base}/items/{quote(upcoming, safe='')}" if upcoming else f"{base}?status=all"
-        response = RedirectResponse(target, status_code=303)
+        response = send_on(request, context["session"], reviewer, item_id, written, answered=action != "skip")
         if written:
             state.set_cookie(response, WROTE_COOKIE, written)
         return response
+
+    def send_on(
+        request: Request, session: dict[str, Any], reviewer: str, after: str | None, written: str | None, answered: bool = False
+    ) -> Response:
+        """303 to the item the reviewer should review next (now reserved for them), or to the queue when none is left."""
+        through = written or request.cookies.get(WROTE_COOKIE) or None
+        upcoming = state.data.next_item(session, reviewer, after=after, through=through, answered=answered)
+        base = f"/sessions/{quote(str(session['name']), safe='')}"
+        return RedirectResponse(f"{base}/items/{quote(upcoming, safe='')}" if upcoming else f"{base}?status=all", status_code=303)
+
+    @app.get("/sessions/{name}/next", include_in_schema=False)
+    def next_item(request: Request, name: str) -> Response:
+        found = reviewer_and_session(request, name)
+        if isinstance(found, Response):
+            return found
+        reviewer, session = found
+        return send_on(request, session, reviewer, None, None)
 
     return app

@@ -6,6 +6,8 @@ Everything is stored as small JSON events in the landing zone's `definitions` ar
     {"event": "reviewer_invited", "email": ..., "token_hash": sha256(secret), "session": ..., "at": ...}
     {"event": "reviewer_revoked", "email": ..., "at": ...}
     {"event": "api_key_created", "name": ..., "key_hash": sha256(key), "at": ...}
+    {"event": "api_key_revoked", "name": ..., "at": ...}
+    {"event": "signed_out", "cookie_hash": sha256(cookie), "at": ...}
     {"event": "review_app_secret", "secret": ..., "at": ...}
 
 Only hashes of invitation secrets and API keys are stored. The cookie-signing key is taken from
@@ -28,13 +30,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from feedback_pipeline import definition_events
+from feedback_pipeline.submission_contract import MAX_ID_CHARS
+from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.landing import LandingKey, LandingZone
+from feedback_pipeline.sessions import fold_labeling_sessions, live_sessions
 
 ACCESS_LABEL = "access"
 DEFAULT_REVIEW_APP_URL = "http://127.0.0.1:8000"
 API_KEY_PREFIX = "fpk_"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_EVENTS = ("reviewer_invited", "reviewer_revoked", "api_key_created", "review_app_secret")
+_EVENTS = ("reviewer_invited", "reviewer_revoked", "api_key_created", "api_key_revoked", "signed_out", "review_app_secret")
 
 
 def hash_secret(secret: str) -> str:
@@ -47,6 +53,8 @@ def normalise_email(email: str) -> str:
     value = (email or "").strip().lower()
     if not _EMAIL.match(value):
         raise ValueError(f"email {email!r}: expected an address such as alice@example.com")
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"email has {len(value)} characters: expected at most {MAX_ID_CHARS} (it becomes the answers' source_id)")
     return value
 
 
@@ -68,10 +76,34 @@ class Invitation:
     landing_key: str
 
 
+def check_invitation(home: FeedbackHome, email: str, session: str | None) -> None:
+    """ValueError naming the session or the reviewer when an invitation would open nothing for them.
+
+    With `session`, it must be a live session (in the definitions or the lake) that assigns nobody
+    or assigns `email`; without, at least one live session must.
+    """
+    address = normalise_email(email)
+    frames = [fold_labeling_sessions(definition_events.read_events(home.landing())).select("name", "assigned_users", "deleted")]
+    lake = home.lake()
+    if lake.exists("labeling_sessions"):
+        frames.append(lake.read("labeling_sessions", columns=["name", "assigned_users", "deleted"]))
+    rows: dict[str, list[str]] = {}
+    for frame in frames:
+        for row in live_sessions(frame).iter_rows(named=True):
+            rows[str(row["name"])] = [str(u).strip().lower() for u in row["assigned_users"] or []]
+    if session is not None:
+        if session not in rows:
+            raise ValueError(f"session {session!r} is not a labeling session: expected one of {sorted(rows)}")
+        if rows[session] and address not in rows[session]:
+            raise ValueError(f"reviewer {address!r} is not assigned to the session {session!r} (assigned: {', '.join(rows[session])})")
+    elif not any(not users or address in users for users in rows.values()):
+        raise ValueError(f"reviewer {address!r} is assigned to no labeling session: assign them first, or name a session")
+
+
 def invite_reviewer(
     landing: LandingZone, email: str, session: str | None = None, base_url: str | None = None
 ) -> Invitation:
-    """Record an invitation (only the secret's hash) and return the link carrying the secret."""
+    """Record an invitation (only the secret's hash) and return the link carrying the secret (see `check_invitation`)."""
     address = normalise_email(email)
     token = secrets.token_urlsafe(24)
     base = (base_url or os.environ.get("FEEDBACK_REVIEW_APP_URL") or DEFAULT_REVIEW_APP_URL).rstrip("/")
@@ -90,14 +122,48 @@ def revoke_reviewer(landing: LandingZone, email: str) -> str:
     return _land(landing, {"event": "reviewer_revoked", "email": normalise_email(email), "at": _now()})
 
 
-def create_api_key(landing: LandingZone, name: str) -> str:
-    """Record a new API key for an application (only its hash) and return the key, shown once."""
+def sign_out(landing: LandingZone, cookie: str) -> str:
+    """Invalidate one sign-in cookie everywhere (only its hash is stored)."""
+    return _land(landing, {"event": "signed_out", "cookie_hash": hash_secret(cookie), "at": _now()})
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An application's key as listed: its name, when it was created, and whether it still works."""
+
+    name: str
+    created_at: str
+    revoked: bool
+
+
+def _key_name(name: str) -> str:
     label = (name or "").strip()
     if not label:
         raise ValueError("name '': expected the name of the application using the key")
+    return label
+
+
+def create_api_key(landing: LandingZone, name: str) -> str:
+    """Record a new API key for an application (only its hash) and return the key, shown once.
+
+    A name holds one live key: creating it again is refused until the old key is revoked.
+    """
+    label = _key_name(name)
+    registry = AccessRegistry(landing, environ={})
+    if any(k.name == label and not k.revoked for k in registry.api_keys()):
+        raise ValueError(f"name {label!r} already has a live API key: revoke it first (feedback-pipeline api-keys revoke {label})")
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     _land(landing, {"event": "api_key_created", "name": label, "key_hash": hash_secret(key), "at": _now()})
     return key
+
+
+def revoke_api_key(landing: LandingZone, name: str) -> str:
+    """Invalidate the keys of an application; ValueError naming it when it has no live key."""
+    label = _key_name(name)
+    live = [k.name for k in AccessRegistry(landing, environ={}).api_keys() if not k.revoked]
+    if label not in live:
+        raise ValueError(f"name {label!r} has no live API key: expected one of {sorted(set(live))}")
+    return _land(landing, {"event": "api_key_revoked", "name": label, "at": _now()})
 
 
 class AccessRegistry:
@@ -117,6 +183,8 @@ class AccessRegistry:
         self._invitations: dict[str, tuple[str, int]] = {}
         self._revoked_at: dict[str, int] = {}
         self._api_keys: dict[str, str] = {}
+        self._key_list: list[tuple[str, str, str]] = []
+        self._signed_out: set[str] = set()
         self._secrets: list[str] = []
 
     def refresh(self, force: bool = False) -> None:
@@ -147,6 +215,13 @@ class AccessRegistry:
             self._revoked_at[event["email"]] = arrived_ns
         elif kind == "api_key_created" and event.get("key_hash"):
             self._api_keys[event["key_hash"]] = str(event.get("name") or "")
+            self._key_list.append((str(event.get("name") or ""), event["key_hash"], str(event.get("at") or "")))
+        elif kind == "api_key_revoked" and event.get("name"):
+            for name, key_hash, _ in self._key_list:
+                if name == event["name"]:
+                    self._api_keys.pop(key_hash, None)
+        elif kind == "signed_out" and event.get("cookie_hash"):
+            self._signed_out.add(str(event["cookie_hash"]))
         elif kind == "review_app_secret" and event.get("secret"):
             self._secrets.append(str(event["secret"]))
 
@@ -163,6 +238,17 @@ class AccessRegistry:
         if self._revoked_at.get(email, -1) > invited_ns:
             return None
         return email
+
+    def signed_out(self, cookie: str) -> bool:
+        """Whether a sign-in cookie was signed out (in any process, seen within `refresh_seconds`)."""
+        self.refresh()
+        return hash_secret(cookie) in self._signed_out
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every key created in the landing zone, oldest first (FEEDBACK_API_KEYS are not listed)."""
+        self.refresh(force=True)
+        with self._lock:
+            return [ApiKey(name, at, key_hash not in self._api_keys) for name, key_hash, at in self._key_list]
 
     def api_key_name(self, key: str) -> str | None:
         """The application an API key belongs to, or None for an unknown key."""

@@ -46,6 +46,14 @@ class Question:
         """(form value, label) of the options a keyboard digit picks, in order."""
         return self.input.choices if self.input is not None else []
 
+    def shown(self, value: Any) -> str:
+        """An answer as a reviewer reads it: the option's label, the entries joined, the text itself."""
+        if isinstance(value, bool):
+            return dict(self.choices).get("true" if value else "false", str(value).lower())
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return "" if value is None else str(value)
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Question:
         """A question from a `label_schemas` row; an input type this version does not know has no `input`

@@ -14,6 +14,7 @@ rebuilt when the lake moves and otherwise fed the pending submissions as they ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ import polars as pl
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingKey, LandingZone, processed_high_water
 from feedback_pipeline.review_app.answers import Question, current_questions
+from feedback_pipeline.review_app.reservations import Reservations
 from feedback_pipeline.review_app.session_answers import (
     AnswerRow,
     SessionAnswers,
@@ -34,9 +36,10 @@ from feedback_pipeline.review_app.session_answers import (
     lake_answer_rows,
     processed_ids,
 )
-from feedback_pipeline.sessions import live_sessions
+from feedback_pipeline.sessions import DEFAULT_RESERVATION_MINUTES, live_sessions
 
 REVIEW_APP_LABEL = "review-app"
+CLAIM_ATTEMPTS = 6
 
 
 class TableCache:
@@ -176,14 +179,14 @@ class PendingSubmissions:
             self._logs[session] = [row for row in self._records.values() if row.session == session]
             self._generations[session] = self._generations.get(session, 0) + 1
 
-    def refresh(self, through: str | None = None) -> None:
+    def refresh(self, through: str | None = None, force: bool = False) -> None:
         """Read Review App submission files that landed since the last look.
 
         Throttled to one listing per `refresh_seconds`, unless `through` (a landing key this
-        reviewer wrote, possibly through another process) has not been read yet.
+        reviewer wrote, possibly through another process) has not been read yet, or `force`.
         """
         with self._lock:
-            behind = through is not None and through > self._cursor and through not in self._own_keys
+            behind = force or (through is not None and through > self._cursor and through not in self._own_keys)
             if not behind and time.monotonic() - self._checked < self.refresh_seconds:
                 return
         if not self._refreshing.acquire(blocking=behind):
@@ -191,7 +194,7 @@ class PendingSubmissions:
         try:
             with self._lock:
                 cursor, own = self._cursor, set(self._own_keys)
-            if behind and through is not None and through <= cursor:
+            if not force and behind and through is not None and through <= cursor:
                 return
             keys = self.landing.list("submissions", after=cursor, limit=self.files_per_refresh)
             rows = [
@@ -230,6 +233,15 @@ class PendingSubmissions:
                 self._rewrite_logs({session})
 
 
+def _minutes(session: Mapping[str, Any]) -> int:
+    return int(session.get("reservation_minutes") or DEFAULT_RESERVATION_MINUTES)
+
+
+def _spread(reviewer: str, count: int) -> int:
+    """A stable starting position per reviewer, so a team does not contend for the same first item."""
+    return int.from_bytes(hashlib.sha256(reviewer.encode()).digest()[:4], "big") % count
+
+
 def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     order = [c for c in ("updated_at", "version", "created_at") if c in frame.columns]
     if order:
@@ -253,6 +265,7 @@ class ReviewData:
     def __init__(self, lake: Lake, landing: LandingZone, *, ttl: float = 5.0, lookback_hours: float = 72) -> None:
         self.tables = TableCache(lake, ttl)
         self.pending = PendingSubmissions(landing, self.tables, lookback_hours=lookback_hours, refresh_seconds=min(ttl, 1.0))
+        self.reservations = Reservations(landing, refresh_seconds=min(ttl, 1.0))
         self._lock = threading.Lock()
         self._derived: dict[tuple, tuple[tuple, Any]] = {}
         self._answers: dict[str, SessionAnswers] = {}
@@ -312,13 +325,68 @@ class ReviewData:
 
         return self._derive(("items", session_id), (frame,), build)
 
-    def answers(self, session: Mapping[str, Any], through: str | None = None) -> SessionAnswers:
-        """Every reviewer's current answers and skips in a session, pending submissions included.
+    @staticmethod
+    def assigned_to(session: Mapping[str, Any], reviewer: str) -> frozenset[str]:
+        """The traces the session's per-item assignment gives this reviewer."""
+        raw = session.get("assignments")
+        if not raw:
+            return frozenset()
+        mapping = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        return frozenset(trace for trace, users in mapping.items() if reviewer in [str(u).lower() for u in users or []])
 
-        `through`: a landing key the reader wrote; the answers include it.
+    def hold(self, session: Mapping[str, Any], item_id: str, trace_id: str, reviewer: str) -> None:
+        """Reserve a slot of the item a reviewer opened, unless they hold it already."""
+        name = str(session["name"])
+        held = self.reservations.held_by(name, reviewer)
+        if held is None or held.item_id != item_id:
+            self.reservations.reserve(name, item_id, trace_id, reviewer, _minutes(session))
+
+    def next_item(
+        self, session: Mapping[str, Any], reviewer: str, after: str | None = None, through: str | None = None,
+        answered: bool = False,
+    ) -> str | None:
+        """Reserve and return the item a reviewer should review next (see `SessionAnswers.route`), or None.
+
+        Picks a candidate from what this process has read (at most a second old), lands the
+        reservation, then reads every reservation and submission landed since (in that order: an
+        answer lands before its reviewer's next reservation), and keeps the item only if
+        its answers and the reservations seen fit its slots (`reservations`: why that is enough);
+        otherwise tries another candidate. `after`: the item just reviewed (the search goes on
+        from there; `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
-        self.pending.refresh(through)
+        items = self.items(session)
+        if not items.ids:
+            return None
+        start = items.positions[after] + 1 if after in items.positions else _spread(reviewer, len(items.ids))
+        just_answered = items.traces[items.positions[after]] if answered and after in items.positions else None
+        assigned = self.assigned_to(session, reviewer)
+        lost: set[str] = set()
+        self.reservations.refresh()
+        answers = self.answers(session, through)
+        for _ in range(CLAIM_ATTEMPTS):
+            candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
+            if candidate is None:
+                break
+            trace_id = items.traces[items.positions[candidate]]
+            self.reservations.reserve(name, candidate, trace_id, reviewer, _minutes(session), answered=just_answered)
+            self.reservations.refresh(force=True)
+            answers = self.answers(session, through, fresh=True)
+            if answers.fits(trace_id, reviewer, self.reservations.slots(name)):
+                return candidate
+            lost.add(candidate)
+        if lost:
+            self.reservations.release(name, reviewer)
+        return None
+
+    def answers(self, session: Mapping[str, Any], through: str | None = None, fresh: bool = False) -> SessionAnswers:
+        """Every reviewer's current answers and skips in a session, pending submissions included.
+
+        `through`: a landing key the reader wrote; the answers include it. `fresh`: list the
+        landing zone now rather than at most once a second.
+        """
+        name = str(session["name"])
+        self.pending.refresh(through, force=fresh)
         items = self.items(session)
         needed = int(session.get("reviews_per_item") or 1)
         with self._lock:

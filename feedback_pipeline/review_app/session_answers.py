@@ -30,6 +30,14 @@ QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
 VIEWS_KEPT = 256
 
 
+class Slots(NamedTuple):
+    """What the reservation events say of a session: who holds a live reservation on each trace
+    (in arrival order), and who announced an answer to it."""
+
+    held: Mapping[str, list[str]]
+    answered: Mapping[str, set[str]]
+
+
 class AnswerRow(NamedTuple):
     """One current answer (or skip) in the session; `order` is its creation time in microseconds."""
 
@@ -153,6 +161,7 @@ class SessionAnswers:
         self._answered: dict[str, set[str]] = {}
         self._skipped: dict[str, set[str]] = {}
         self._complete: set[str] = set()
+        self._by_count: dict[int, set[str]] = {0: set(self.items.traces)}
 
     def rebuild(self, lake_rows: Iterable[AnswerRow], processed: frozenset[str], pending: Iterable[AnswerRow]) -> None:
         """Start over from the lake's rows; `processed`: submission ids already in the lake."""
@@ -207,6 +216,10 @@ class SessionAnswers:
                 mapping[reviewer].discard(trace_id)
             for reviewer in after - before:
                 mapping.setdefault(reviewer, set()).add(trace_id)
+        before_count, count = len(self._reviewers.get(trace_id, ())), len(reviewers)
+        if before_count != count:
+            self._by_count.get(before_count, set()).discard(trace_id)
+            self._by_count.setdefault(count, set()).add(trace_id)
         self._reviewers[trace_id] = reviewers
         self._skippers[trace_id] = skippers
         if len(reviewers) >= self.reviews_per_item:
@@ -224,8 +237,8 @@ class SessionAnswers:
         return status_of(reviewers, skippers, self.reviews_per_item, reviewer)
 
     def counts(self, reviewer: str) -> dict[str, int]:
-        """My items by status (`item_status.REVIEWER_STATUSES`), the total, how many I settled, and how many
-        have enough reviews."""
+        """My items by status (`item_status.REVIEWER_STATUSES`), the total, how many I answered or skipped, and
+        how many have enough reviews."""
         per_trace = self.items.items_per_trace
         with self.lock:
             answered = self._answered.get(reviewer, set())
@@ -237,26 +250,68 @@ class SessionAnswers:
         total = len(self.items.ids)
         return {
             PENDING: total - mine - skips - others, SKIPPED: skips, ANSWERED: mine, COMPLETED: others,
-            "total": total, "mine_settled": mine + skips + others, "session_complete": session_complete,
+            "total": total, "mine_settled": mine + skips, "session_complete": session_complete,
         }
 
-    def queue(self, reviewer: str) -> list[dict[str, Any]]:
-        """Every item as the queue page lists it, with `reviews` and my `status`."""
+    def queue(self, reviewer: str, slots: Slots | None = None) -> list[dict[str, Any]]:
+        """Every item as the queue page lists it: its `number` (as the item page shows it), `reviews`,
+        `in_review` (others' waiting reservations) and my `status`."""
+        slots = slots or Slots({}, {})
         with self.lock:
             return [
-                {**listed, "reviews": len(self._reviewers.get(trace_id, ())), "status": self._status(trace_id, reviewer)}
-                for listed, trace_id in zip(self.items.listed, self.items.traces, strict=True)
+                {**listed, "number": number, "reviews": len(self._reviewers.get(trace_id, ())),
+                 "in_review": len(self._taken(trace_id, reviewer, slots)[1]),
+                 "status": self._status(trace_id, reviewer)}
+                for number, (listed, trace_id) in enumerate(zip(self.items.listed, self.items.traces, strict=True), 1)
             ]
 
-    def next_pending(self, item_id: str, reviewer: str) -> str | None:
-        """The first item after `item_id` (wrapping around, itself excluded) still pending for me."""
-        start = self.items.positions[item_id]
+    def _taken(self, trace_id: str, reviewer: str, slots: Slots) -> tuple[set[str], list[str]]:
+        """(who answered, whose live reservation waits) on a trace, by others than `reviewer`.
+
+        Answers are the index's plus those the reservation events announce; a reservation waits
+        when its reviewer has neither answered nor skipped the trace.
+        """
+        answered = set(self._reviewers.get(trace_id, frozenset())) | slots.answered.get(trace_id, set())
+        settled = answered | self._skippers.get(trace_id, frozenset())
+        answered.discard(reviewer)
+        return answered, [r for r in slots.held.get(trace_id, ()) if r != reviewer and r not in settled]
+
+    def route(
+        self, reviewer: str, slots: Slots, start: int, *,
+        assigned: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset(),
+    ) -> str | None:
+        """The item to send a reviewer to: one they have not answered or skipped whose answers and live
+        reservations leave a slot free; traces `assigned` to them first, then the fewest taken
+        slots, then queue order from position `start` (wrapping around).
+
+        The search stops at the first item with as few taken slots as any item has answers (none
+        can have fewer), so it rarely walks the whole session."""
         ids, traces = self.items.ids, self.items.traces
+        best: tuple[int, int] | None = None
+        best_id = None
         with self.lock:
-            for position in (*range(start + 1, len(ids)), *range(start)):
-                if self._status(traces[position], reviewer) == "pending":
-                    return ids[position]
-        return None
+            floor = (0 if assigned else 1, min((count for count, held in self._by_count.items() if held), default=0))
+            for offset in range(len(ids)):
+                position = (start + offset) % len(ids)
+                trace_id, item_id = traces[position], ids[position]
+                if item_id in exclude or reviewer in self._reviewers.get(trace_id, ()) or reviewer in self._skippers.get(trace_id, ()):
+                    continue
+                answered, waiting = self._taken(trace_id, reviewer, slots)
+                taken = len(answered) + len(waiting)
+                if taken >= self.reviews_per_item:
+                    continue
+                rank = (0 if trace_id in assigned else 1, taken)
+                if best is None or rank < best:
+                    best, best_id = rank, item_id
+                    if rank == floor:
+                        break
+        return best_id
+
+    def fits(self, trace_id: str, reviewer: str, slots: Slots) -> bool:
+        """Whether the trace's answers plus every waiting reservation, the reviewer's own included, fit `reviews_per_item`."""
+        with self.lock:
+            answered, waiting = self._taken(trace_id, reviewer, slots)
+        return reviewer in slots.held.get(trace_id, ()) and len(answered) + len(waiting) + 1 <= self.reviews_per_item
 
     def mine(self, trace_id: str, reviewer: str) -> dict[str, dict[str, Any]]:
         """My latest answer per question on one trace (skips excluded), with the value decoded."""

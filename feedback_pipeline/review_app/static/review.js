@@ -72,6 +72,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("answer-form");
     if (!form) return;
+    // A page showing a refused answer came from a POST: make reloading it a GET, not a resubmission.
+    if (document.getElementById("errors")) window.history.replaceState(null, "", window.location.href);
     setupTextLists(form);
     document.addEventListener("keydown", function (event) {
       if (event.altKey || event.metaKey) return;
@@ -79,6 +81,14 @@
       if (event.key === "Enter" && event.ctrlKey) {
         event.preventDefault();
         document.getElementById("submit").click();
+        return;
+      }
+      if (event.key === "Enter" && target && target.tagName && target.tagName.toLowerCase() === "input" && typing(target)) {
+        // Enter in a single-line field does not submit the form: it moves on to the next field.
+        event.preventDefault();
+        var fields = Array.prototype.slice.call(form.querySelectorAll("input:not([type=hidden]), textarea"));
+        var following = fields[fields.indexOf(target) + 1];
+        if (following) following.focus();
         return;
       }
       if (typing(target) || event.ctrlKey) return;
