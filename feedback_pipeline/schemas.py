@@ -98,6 +98,7 @@ class InputCategorical:
 
     options: list[str]
     input_type = "categorical"
+    agreement_level = 'nominal'  # Krippendorff level (feedback_pipeline.agreement); None: exact match
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", _options("InputCategorical.options", self.options))
@@ -112,6 +113,7 @@ class InputCategoricalList:
 
     options: list[str]
     input_type = "categorical_list"
+    agreement_level = 'nominal'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", _options("InputCategoricalList.options", self.options))
@@ -127,6 +129,7 @@ class InputNumeric:
     min_value: float | None = None
     max_value: float | None = None
     input_type = "numeric"
+    agreement_level = 'interval'
 
     def __post_init__(self) -> None:
         low = _bound("InputNumeric.min_value", self.min_value)
@@ -144,6 +147,7 @@ class InputText:
 
     max_length: int | None = None
     input_type = "text"
+    agreement_level = None
 
     def __post_init__(self) -> None:
         _limit("InputText.max_length", self.max_length)
@@ -159,6 +163,7 @@ class InputTextList:
     max_length_each: int | None = None
     max_count: int | None = None
     input_type = "text_list"
+    agreement_level = None
 
     def __post_init__(self) -> None:
         _limit("InputTextList.max_length_each", self.max_length_each)
@@ -175,6 +180,7 @@ class InputPassFail:
     positive_label: str = "Pass"
     negative_label: str = "Fail"
     input_type = "pass_fail"
+    agreement_level = 'nominal'
 
     def __post_init__(self) -> None:
         _label("InputPassFail.positive_label", self.positive_label)
