@@ -45,6 +45,7 @@ EVENT_SCHEMA = pl.Schema(
         "trace_filter": pl.String,
         "refresh_cron": pl.String,
         "trace_ids": pl.List(pl.String),
+        "adjudicators": pl.List(pl.String),
     }
 )
 

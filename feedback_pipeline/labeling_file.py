@@ -17,6 +17,7 @@ labeling_sessions:
     trace_filter: {tags: {env: staging}, sample: {n: 10, seed: 7}}
     refresh_cron: "0 * * * *"
     trace_ids: [tr-…]                   # optional explicit additions
+    adjudicators: [carol@example.com]   # optional: who settles disagreements (Review App)
 ```
 
 Applying compares each entry with the current definitions and lands events only for what differs
@@ -36,7 +37,10 @@ from feedback_pipeline import definition_events, schemas, sessions
 from feedback_pipeline.home import FeedbackHome
 
 SCHEMA_KEYS = ("name", "type", "title", "instruction", "enable_comment", "input")
-SESSION_KEYS = ("name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "trace_ids")
+SESSION_KEYS = (
+    "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "trace_ids",
+    "adjudicators",
+)
 
 
 class LabelingFileError(ValueError):
@@ -146,6 +150,7 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
                 dataset=values.get("dataset"),
                 trace_filter=values.get("trace_filter"),
                 refresh_cron=values.get("refresh_cron", sessions.DEFAULT_REFRESH_CRON),
+                adjudicators=values.get("adjudicators") or [],
             )
             session = sessions.validate_session(session, names)
             trace_ids = sessions.trace_ids_of(values["trace_ids"]) if values.get("trace_ids") else []

@@ -48,6 +48,7 @@ TABLE_SCHEMA = pl.Schema(
         "dataset": pl.String,
         "trace_filter": pl.String,
         "refresh_cron": pl.String,
+        "adjudicators": pl.List(pl.String),
         "created_at": UTC_TIME,
         "updated_at": UTC_TIME,
         "deleted": pl.Boolean,
@@ -403,7 +404,9 @@ def progress_counts(status: pl.DataFrame) -> dict[str, int]:
 
 # ---------------------------------------------------------------- the definition fold
 
-SESSION_FIELDS = ["name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron"]
+SESSION_FIELDS = [
+    "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "adjudicators",
+]
 
 
 def fold_labeling_sessions(events: pl.DataFrame) -> pl.DataFrame:
@@ -464,6 +467,7 @@ class LabelingSession:
     dataset: str | None = None
     trace_filter: dict | None = None
     refresh_cron: str = DEFAULT_REFRESH_CRON
+    adjudicators: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     home: FeedbackHome | None = field(default=None, repr=False, compare=False)
@@ -491,11 +495,11 @@ def _home(home: FeedbackHome | None) -> FeedbackHome:
     return home or FeedbackHome.from_env()
 
 
-def _users(users: object) -> list[str]:
+def _users(users: object, field: str = "assigned_users") -> list[str]:
     if users is None:
         return []
     if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
-        raise ValueError(f"assigned_users is {users!r}: expected a list of user names or emails")
+        raise ValueError(f"{field} is {users!r}: expected a list of user names or emails")
     return list(dict.fromkeys(users))
 
 
@@ -549,6 +553,7 @@ def put_event(session: LabelingSession) -> dict:
         "dataset": session.dataset,
         "trace_filter": json.dumps(session.trace_filter, sort_keys=True) if session.trace_filter is not None else None,
         "refresh_cron": session.refresh_cron,
+        "adjudicators": session.adjudicators,
     }
 
 
@@ -566,6 +571,7 @@ def session_from_row(row: dict, home: FeedbackHome | None = None) -> LabelingSes
         dataset=row["dataset"],
         trace_filter=json.loads(row["trace_filter"]) if row["trace_filter"] else None,
         refresh_cron=row["refresh_cron"],
+        adjudicators=list(row.get("adjudicators") or []),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         home=home,
@@ -598,6 +604,7 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
         session,
         label_schemas=list(dict.fromkeys(names)),
         assigned_users=_users(session.assigned_users),
+        adjudicators=_users(session.adjudicators, "adjudicators"),
         trace_filter=validate_trace_filter(session.trace_filter),
     )
 
@@ -616,9 +623,13 @@ def create_labeling_session(
     dataset: str | None = None,
     trace_filter: dict | None = None,
     refresh_cron: str = DEFAULT_REFRESH_CRON,
+    adjudicators: list[str] | None = None,
     home: FeedbackHome | None = None,
 ) -> LabelingSession:
-    """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter."""
+    """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter.
+
+    `adjudicators`: who may settle the reviewers' disagreements in the Review App (a gold value).
+    """
     home = _home(home)
     known = [s.name for s in schemas.list_label_schemas(home=home)]
     session = LabelingSession(
@@ -630,6 +641,7 @@ def create_labeling_session(
         dataset=dataset,
         trace_filter=trace_filter,
         refresh_cron=refresh_cron,
+        adjudicators=adjudicators or [],
         home=home,
     )
     session = validate_session(session, known)
