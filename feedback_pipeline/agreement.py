@@ -30,7 +30,8 @@ import numpy as np
 import polars as pl
 
 from feedback_pipeline import adjudication, schemas
-from feedback_pipeline.sessions import ANSWER_KINDS
+from feedback_pipeline.lake import Lake
+from feedback_pipeline.sessions import ANSWER_KINDS, live_sessions
 
 TABLE = "label_agreement"
 PAIRS_TABLE = "label_agreement_pairs"
@@ -149,11 +150,12 @@ def _alpha(units: pl.DataFrame, level: str) -> tuple[float | None, str | None]:
     return float(krippendorff.alpha(value_counts=counts, value_domain=value_domain, level_of_measurement=level)), None
 
 
-def _kappa(a: list[int], b: list[int], weights: str | None) -> float | None:
+def cohen_kappa(a: list, b: list, weights: str | None = None) -> float | None:
+    """scikit-learn's Cohen's kappa of two raters' labels; None where it is undefined (no variation)."""
     from sklearn.metrics import cohen_kappa_score
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore")
         value = float(cohen_kappa_score(a, b, weights=weights))
     return None if np.isnan(value) else value
 
@@ -216,7 +218,7 @@ def _pairs(paired: pl.DataFrame, session: str, question: str, level: str | None)
     out = []
     for a, b, codes_a, codes_b in joined.iter_rows():
         same = float(np.mean(np.asarray(codes_a) == np.asarray(codes_b)))
-        kappa = _kappa(codes_a, codes_b, "quadratic" if interval else None)
+        kappa = cohen_kappa(codes_a, codes_b, "quadratic" if interval else None)
         out.append({"session": session, "label_schema": question, "reviewer_a": a, "reviewer_b": b, "cohen_kappa": kappa,
                     "agreement": same, "items": len(codes_a), "note": None if kappa is not None else NO_VARIATION})
     return out
@@ -259,3 +261,39 @@ def markdown(metrics: pl.DataFrame) -> str:
             f"{row['reviewers']} | {row['note'] or ''} |"
         )
     return "\n".join(lines)
+
+
+def session_fingerprints(lake: Lake) -> dict[str, str]:
+    """Per live session (by labeling_session_id): a digest of what its agreement is computed from,
+    the count and newest change of its assessments, its definition and the label schemas' version.
+    Reads two columns of `assessments` once for every session."""
+    if not lake.exists("labeling_sessions"):
+        return {}
+    sessions = live_sessions(lake.read("labeling_sessions", columns=["labeling_session_id", "name", "content_hash", "deleted"]))
+    scan = lake.scan("assessments")
+    changes = (
+        scan.group_by("session").agg(pl.len().alias("rows"), pl.col("updated_at").max().cast(pl.String).alias("newest")).collect()
+        if scan is not None
+        else pl.DataFrame(schema={"session": pl.String, "rows": pl.UInt32, "newest": pl.String})
+    )
+    schemas_version = str(lake.version("label_schemas"))
+    joined = sessions.join(changes, left_on="name", right_on="session", how="left").with_columns(
+        pl.concat_str([pl.col("content_hash"), pl.col("rows").cast(pl.String), pl.col("newest"), pl.lit(schemas_version)],
+                      separator="|", ignore_nulls=True).alias("fingerprint")
+    )
+    return dict(joined.select("labeling_session_id", "fingerprint").iter_rows())
+
+
+def compute_session(lake: Lake, labeling_session_id: str, now: datetime) -> tuple[str | None, pl.DataFrame, pl.DataFrame]:
+    """(session name, agreement rows, pair rows) of one live session, read from the lake (None: no such session)."""
+    sessions = live_sessions(lake.read("labeling_sessions", columns=["labeling_session_id", "name", "label_schemas", "deleted"]))
+    found = sessions.filter(pl.col("labeling_session_id") == labeling_session_id)
+    if found.height == 0:
+        return None, pl.DataFrame(schema=TABLE_SCHEMA), pl.DataFrame(schema=PAIRS_SCHEMA)
+    row = found.row(-1, named=True)
+    scan = lake.scan("assessments")
+    answers = pl.DataFrame() if scan is None else scan.filter(pl.col("session") == row["name"]).collect()
+    label_schemas = lake.read("label_schemas") if lake.exists("label_schemas") else pl.DataFrame()
+    ratings = session_ratings(answers, row["name"], list(row["label_schemas"] or []), label_schemas)
+    metrics, pairs = agreement(ratings, row["name"], now)
+    return row["name"], metrics, pairs

@@ -17,14 +17,14 @@ strings: categorical).
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 
 from feedback_pipeline import adjudication
-from feedback_pipeline.agreement import UTC_TIME, question_types, value_key
+from feedback_pipeline.agreement import UTC_TIME, cohen_kappa, question_types, value_key
+from feedback_pipeline.lake import Lake
 from feedback_pipeline.sessions import ANSWER_KINDS
 
 TABLE = "judge_alignment"
@@ -96,15 +96,6 @@ def _type_of(values: pl.Series) -> str:
     return found.pop() if len(found) == 1 else "categorical"
 
 
-def _kappa(human: list, judge: list, weights: str | None) -> float | None:
-    from sklearn.metrics import cohen_kappa_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(cohen_kappa_score(human, judge, weights=weights))
-    return None if np.isnan(value) else value
-
-
 def _figures(pairs: pl.DataFrame, input_type: str) -> dict:
     """Agreement, kappa, confusion matrix or error figures of one (name, judge)'s compared traces."""
     from scipy.stats import spearmanr
@@ -122,10 +113,10 @@ def _figures(pairs: pl.DataFrame, input_type: str) -> dict:
         if pairs.height > 1 and np.ptp(human) > 0 and np.ptp(judge) > 0:
             figures["spearman"] = float(spearmanr(human, judge).statistic)
         domain = {v: i for i, v in enumerate(sorted(set(human) | set(judge)))}
-        figures["cohen_kappa"] = _kappa([domain[v] for v in human], [domain[v] for v in judge], "quadratic")
+        figures["cohen_kappa"] = cohen_kappa([domain[v] for v in human], [domain[v] for v in judge], "quadratic")
         return figures
     human, judge = pairs.get_column("human_value").to_list(), pairs.get_column("judge_value").to_list()
-    figures["cohen_kappa"] = _kappa(pairs.get_column("human_key").to_list(), pairs.get_column("judge_key").to_list(), None)
+    figures["cohen_kappa"] = cohen_kappa(pairs.get_column("human_key").to_list(), pairs.get_column("judge_key").to_list(), None)
     if input_type in CONFUSION_TYPES:
         labels = sorted(set(human) | set(judge))
         matrix = confusion_matrix(human, judge, labels=labels)
@@ -170,3 +161,17 @@ def markdown(alignment: pl.DataFrame) -> str:
             f"{show(row['mean_absolute_error'])} | {show(row['spearman'])} | {len(row['disagreeing_trace_ids'] or [])} |"
         )
     return "\n".join(lines)
+
+
+def source_fingerprint(lake: Lake) -> str:
+    """The versions of the tables judge alignment reads: equal fingerprints give equal figures."""
+    return f"assessments={lake.version('assessments')}|label_schemas={lake.version('label_schemas')}"
+
+
+def compute(lake: Lake, now: datetime) -> pl.DataFrame:
+    """The `judge_alignment` rows from the lake's current assessments and label schemas."""
+    scan = lake.scan("assessments")
+    if scan is None:
+        return pl.DataFrame(schema=TABLE_SCHEMA)
+    label_schemas = lake.read("label_schemas") if lake.exists("label_schemas") else pl.DataFrame()
+    return judge_alignment(scan, label_schemas, now)
