@@ -265,11 +265,12 @@ def markdown(metrics: pl.DataFrame) -> str:
 
 def session_fingerprints(lake: Lake) -> dict[str, str]:
     """Per live session (by labeling_session_id): a digest of what its agreement is computed from,
-    the count and newest change of its assessments, its definition and the label schemas' version.
+    the count and newest change of its assessments, its questions and the label schemas' version.
     Reads two columns of `assessments` once for every session."""
     if not lake.exists("labeling_sessions"):
         return {}
-    sessions = live_sessions(lake.read("labeling_sessions", columns=["labeling_session_id", "name", "content_hash", "deleted"]))
+    sessions = live_sessions(lake.read("labeling_sessions", columns=["labeling_session_id", "name", "label_schemas", "deleted"]))
+    sessions = sessions.with_columns(pl.struct("name", "label_schemas").hash(seed=0).cast(pl.String).alias("content_hash"))
     scan = lake.scan("assessments")
     changes = (
         scan.group_by("session").agg(pl.len().alias("rows"), pl.col("updated_at").max().cast(pl.String).alias("newest")).collect()
@@ -297,3 +298,12 @@ def compute_session(lake: Lake, labeling_session_id: str, now: datetime) -> tupl
     ratings = session_ratings(answers, row["name"], list(row["label_schemas"] or []), label_schemas)
     metrics, pairs = agreement(ratings, row["name"], now)
     return row["name"], metrics, pairs
+
+
+def pairs_markdown(pairs: pl.DataFrame) -> str:
+    """The pairwise rows as a markdown table."""
+    lines = ["| question | reviewer a | reviewer b | cohen_kappa | agreement | items |", "|---|---|---|---|---|---|"]
+    for row in pairs.sort("label_schema", "reviewer_a", "reviewer_b").iter_rows(named=True):
+        kappa = "—" if row["cohen_kappa"] is None else f"{row['cohen_kappa']:.3f}"
+        lines.append(f"| {row['label_schema']} | {row['reviewer_a']} | {row['reviewer_b']} | {kappa} | {row['agreement']:.3f} | {row['items']} |")
+    return "\n".join(lines)

@@ -250,10 +250,11 @@ def _adjudicated(values: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict
         .agg(pl.col("value").last(), pl.col("assessment_id").last().alias("ids"), pl.col("settles").last())
     )
     plain = values.filter(pl.col("settles").is_null())
-    open_rows = plain.join(gold.select(*group, pl.col("value").alias("gold"), "settles"), on=group, how="left").with_columns(
+    settled = gold.select(*group, pl.col("value").alias("gold"), pl.col("settles").alias("settled"))
+    open_rows = plain.join(settled, on=group, how="left").with_columns(
         pl.when(pl.col("gold").is_null())
         .then(pl.lit(None, pl.Boolean))
-        .otherwise((pl.col("value") != pl.col("gold")) & ~pl.col("settles").list.contains(pl.col("assessment_id")))
+        .otherwise((pl.col("value") != pl.col("gold")) & ~pl.col("settled").list.contains(pl.col("assessment_id")))
         .alias("_open")
     )
     unsettled = open_rows.group_by(group).agg(
