@@ -35,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email
+from feedback_pipeline.review_app.adjudication import adjudication_router, session_quality
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
 from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
 from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
@@ -270,6 +271,8 @@ def create_app(
         session = visible_session(request, reviewer, name)
         return session if isinstance(session, Response) else (reviewer, session)
 
+    app.include_router(adjudication_router(state, reviewer_and_session))
+
     @app.get("/", include_in_schema=False)
     def my_sessions(request: Request) -> Response:
         reviewer = signed_in(request)
@@ -307,6 +310,7 @@ def create_app(
             statuses=STATUSES,
             progress=given.counts(reviewer),
             first_pending=first,
+            quality=session_quality(state, session, reviewer),
         )
 
     def answers(request: Request, session: dict[str, Any]) -> SessionAnswers:

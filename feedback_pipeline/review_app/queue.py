@@ -287,9 +287,10 @@ class ReviewData:
 
     @staticmethod
     def may_review(session: Mapping[str, Any], reviewer: str) -> bool:
-        """Assigned users only; anyone invited when the session assigns nobody."""
+        """Assigned users and adjudicators only; anyone invited when the session assigns nobody."""
         assigned = [str(u).strip().lower() for u in session.get("assigned_users") or []]
-        return not assigned or reviewer.lower() in assigned
+        adjudicators = [str(u).strip().lower() for u in session.get("adjudicators") or []]
+        return not assigned or reviewer.lower() in assigned or reviewer.lower() in adjudicators
 
     def questions(self, session: Mapping[str, Any]) -> tuple[list[Question], list[str]]:
         schemas = self.tables.frame("label_schemas")
