@@ -85,7 +85,8 @@ def pipeline(export: Path, root: Path, session_items: int, submissions: int) -> 
     from feedback_pipeline.datasets import load_evaluation_dataset
     from feedback_pipeline.exports import import_traces
     from feedback_pipeline.home import FeedbackHome
-    from feedback_pipeline.schemas import InputCategorical, InputText, create_label_schema
+    from feedback_pipeline.input_types import InputCategorical, InputText
+    from feedback_pipeline.schemas import create_label_schema
     from feedback_pipeline.sessions import create_labeling_session
 
     home = FeedbackHome.from_env()

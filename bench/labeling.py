@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.synthetic import template_traces  # noqa: E402
-from feedback_pipeline import definition_events, schemas, sessions  # noqa: E402
+from feedback_pipeline import definition_events, input_types, schemas, sessions  # noqa: E402
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.traces import parse_mlflow_traces  # noqa: E402
 
@@ -82,7 +82,7 @@ def main() -> None:
 
         traces = timed("build traces frame (setup)", args.traces, lambda: traces_frame(args.traces))
         timed("write traces Delta table (setup)", args.traces, lambda: lake.append("traces", traces))
-        schemas.create_label_schema("q", title="Q", input=schemas.InputText(), home=home)
+        schemas.create_label_schema("q", title="Q", input=input_types.InputText(), home=home)
         session = sessions.create_labeling_session("bench", label_schemas=["q"], trace_filter={"tags": {"env": "staging"}, "text": "umbrella"}, home=home)
         session.add_traces(traces["trace_id"].head(1000).to_list())
         events = definition_events.read_events(landing)

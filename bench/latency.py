@@ -41,7 +41,8 @@ def _prepare(work: Path) -> list[str]:
     from bench.synthetic import synthetic_traces, write_jsonl
     from feedback_pipeline.cli.pipeline import run_pending
     from feedback_pipeline.exports import import_traces
-    from feedback_pipeline.schemas import InputText, create_label_schema
+    from feedback_pipeline.input_types import InputText
+    from feedback_pipeline.schemas import create_label_schema
     from feedback_pipeline.sessions import create_labeling_session
 
     home = _use_home(work)

@@ -75,7 +75,8 @@ def ours_workflow(work: Path, n: int) -> dict:
     from feedback_pipeline.datasets import load_evaluation_dataset
     from feedback_pipeline.entities import AssessmentSource
     from feedback_pipeline.exports import import_traces
-    from feedback_pipeline.schemas import InputText, create_label_schema
+    from feedback_pipeline.input_types import InputText
+    from feedback_pipeline.schemas import create_label_schema
     from feedback_pipeline.sessions import create_labeling_session
 
     home = _use_home(work / "ours")

@@ -12,8 +12,10 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "feedback_pipeline.schemas": (
+    "feedback_pipeline.input_types": (
         "InputCategorical", "InputCategoricalList", "InputNumeric", "InputText", "InputTextList", "InputPassFail",
+    ),
+    "feedback_pipeline.schemas": (
         "LabelSchema", "create_label_schema", "get_label_schema", "list_label_schemas", "delete_label_schema",
         "EXPECTED_FACTS", "EXPECTED_RESPONSE", "GUIDELINES",
     ),

@@ -30,13 +30,14 @@ import numpy as np
 import polars as pl
 
 from feedback_pipeline import adjudication, schemas
+from feedback_pipeline.input_types import INPUT_CLASSES
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.sessions import ANSWER_KINDS, live_sessions
 
 TABLE = "label_agreement"
 PAIRS_TABLE = "label_agreement_pairs"
 UTC_TIME = pl.Datetime("us", "UTC")
-LEVELS: dict[str, str | None] = {name: cls.agreement_level for name, cls in schemas.INPUT_CLASSES.items()}
+LEVELS: dict[str, str | None] = {name: cls.agreement_level for name, cls in INPUT_CLASSES.items()}
 TABLE_SCHEMA = pl.Schema(
     {
         "session": pl.String,

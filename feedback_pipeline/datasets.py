@@ -32,6 +32,8 @@ from typing import Any, Literal
 import polars as pl
 
 from feedback_pipeline import adjudication
+from feedback_pipeline.input_types import DISCRETE_TYPES, INPUT_TYPES, input_from_parameters
+from feedback_pipeline.json_values import value_facts
 
 TABLE_PREFIX = "evaluation_datasets"
 UTC_TIME = pl.Datetime("us", "UTC")
@@ -49,7 +51,6 @@ TABLE_SCHEMA: dict[str, pl.DataType] = {
     "updated_time": UTC_TIME,
 }
 CONTENT_COLUMNS = ["inputs", "outputs", "expectations", "source", "tags", "expectation_assessment_ids", "trace_id", "session"]
-CATEGORICAL_TYPES = {"categorical", "categorical_list", "pass_fail"}
 RULES = ("latest", "majority")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -208,23 +209,6 @@ def _merge_tags(traces: pl.DataFrame) -> pl.DataFrame:
     return ids.join(merged, on="dataset_record_id", how="left").with_columns(pl.col("tags").fill_null("{}"))
 
 
-def _json_kind(column: str) -> pl.Expr:
-    text = pl.col(column).str.strip_chars()
-    return (
-        pl.when(text.is_null() | (text == "null"))
-        .then(pl.lit("null"))
-        .when(text.str.starts_with('"'))
-        .then(pl.lit("string"))
-        .when(text.str.starts_with("["))
-        .then(pl.lit("list"))
-        .when(text.str.starts_with("{"))
-        .then(pl.lit("object"))
-        .when(text.is_in(["true", "false"]))
-        .then(pl.lit("boolean"))
-        .otherwise(pl.lit("number"))
-    )
-
-
 def current_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
     """The latest live version of each expectation label schema: name, input_type, input (JSON)."""
     if label_schemas.height == 0 or "name" not in label_schemas.columns:
@@ -283,7 +267,7 @@ def _by_rule(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig)
     ).with_columns(pl.concat_list("ids").alias("ids"))
     if config.disagreement == "latest":
         return latest.drop("_when")
-    categorical = schemas.filter(pl.col("input_type").is_in(list(CATEGORICAL_TYPES))).get_column("name")
+    categorical = schemas.filter(pl.col("input_type").is_in(DISCRETE_TYPES)).get_column("name")
     typed = schemas.get_column("name")
     majority_names = values.filter(pl.col("assessment_name").is_in(categorical) | ~pl.col("assessment_name").is_in(typed))
     counted = (
@@ -425,44 +409,15 @@ def _diff(
 
 
 def _value_checks(values: pl.DataFrame, schemas: pl.DataFrame) -> pl.DataFrame:
-    """Per (record, expectation) value: its JSON kind and the schema's allowed kinds, options and bounds."""
-    allowed = {
-        "categorical": "string",
-        "text": "string",
-        "numeric": "number",
-        "pass_fail": "boolean",
-        "categorical_list": "list",
-        "text_list": "list",
-    }
-    frame = values.join(schemas, left_on="assessment_name", right_on="name", how="inner").with_columns(
-        _json_kind("value").alias("kind"),
-        pl.col("input_type").replace_strict(allowed, default=None).alias("expected_kind"),
-        pl.col("input").str.json_path_match("$.options").alias("options"),
-        pl.col("input").str.json_path_match("$.min_value").cast(pl.Float64, strict=False).alias("min_value"),
-        pl.col("input").str.json_path_match("$.max_value").cast(pl.Float64, strict=False).alias("max_value"),
-    )
-    number = pl.when(pl.col("kind") == "number").then(pl.col("value").cast(pl.Float64, strict=False))
-    scalar = pl.when(pl.col("kind") == "string").then(pl.col("value"))
-    return frame.with_columns(
-        number.alias("number"),
-        pl.when(pl.col("options").is_not_null() & (pl.col("input_type") == "categorical"))
-        .then(pl.col("options").str.json_decode(pl.List(pl.String)).list.contains(scalar.str.json_decode(pl.String)))
-        .when(pl.col("options").is_not_null() & (pl.col("input_type") == "categorical_list") & (pl.col("kind") == "list"))
-        .then(
-            pl.col("value").str.json_decode(pl.List(pl.String))
-            .list.set_difference(pl.col("options").str.json_decode(pl.List(pl.String)))
-            .list.len()
-            == 0
-        )
-        .alias("in_options"),
-    )
+    """Per (record, expectation) value: its schema's input and the JSON facts its expectations read."""
+    return value_facts(values.join(schemas, left_on="assessment_name", right_on="name", how="inner"))
 
 
 def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResult:
     """The publish gate: Great Expectations on the candidate before it becomes the current version.
 
     Blocks when inputs are missing or empty, when a record key repeats, or when an expectation
-    value is not of its label schema's type (kind, categorical options, numeric bounds).
+    value does not meet its label schema's input type (`input_types`: its expectations).
     """
     from feedback_pipeline.suites import great_expectations, validate_frame
 
@@ -495,33 +450,17 @@ def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResu
             ("duplicate record keys (dataset_record_id)", gx.expectations.ExpectColumnValuesToBeUnique(column="dataset_record_id"), None),
         ],
     )
-    value_rules: list[tuple[str, Any, pl.Expr | None]] = []
-    for row in checks.select("assessment_name", "input_type", "expected_kind", "min_value", "max_value", "options").unique("assessment_name").sort("assessment_name").to_dicts():
+    typed = checks.filter(pl.col("input_type").is_in(INPUT_TYPES))
+    for row in typed.select("assessment_name", "input_type", "input").unique("assessment_name").sort("assessment_name").to_dicts():
         name = row["assessment_name"]
-        column = f"kind__{name}"
-        if row["expected_kind"]:
-            value_rules.append(
-                (f"expectation {name!r}: values must be {row['expected_kind']} (schema type {row['input_type']})",
-                 gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=[row["expected_kind"]]),
-                 (pl.col("assessment_name") == name) & (pl.col("kind") != row["expected_kind"]))
-            )
-        if row["input_type"] in ("categorical", "categorical_list") and row["options"]:
-            value_rules.append(
-                (f"expectation {name!r}: values must be one of {row['options']}",
-                 gx.expectations.ExpectColumnValuesToBeInSet(column=f"in_options__{name}", value_set=[True]),
-                 (pl.col("assessment_name") == name) & ~pl.col("in_options").fill_null(False))
-            )
-        if row["input_type"] == "numeric" and (row["min_value"] is not None or row["max_value"] is not None):
-            value_rules.append(
-                (f"expectation {name!r}: values must be between {row['min_value']} and {row['max_value']}",
-                 gx.expectations.ExpectColumnValuesToBeBetween(column=f"number__{name}", min_value=row["min_value"], max_value=row["max_value"]),
-                 (pl.col("assessment_name") == name) & ~pl.col("number").is_between(row["min_value"] if row["min_value"] is not None else float("-inf"), row["max_value"] if row["max_value"] is not None else float("inf")).fill_null(True))
-            )
-    if value_rules:
-        wide = checks.pivot(
-            on="assessment_name", index="dataset_record_id", values=["kind", "in_options", "number"], separator="__"
+        required = input_from_parameters(row["input_type"], json.loads(row["input"] or "{}")).expectations()
+        values = checks.filter(pl.col("assessment_name") == name)
+        run(
+            f"expectation_values:{name}",
+            values.select(requirement.values.alias(requirement.column) for requirement in required),
+            [(f"expectation {name!r}: {requirement.requirement}", requirement.gx(gx),
+              (pl.col("assessment_name") == name) & requirement.fails) for requirement in required],
         )
-        run("expectation_values", wide, value_rules)
     return AuditResult(passed=not failures, failures=failures, statistics=statistics)
 
 

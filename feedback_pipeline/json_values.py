@@ -6,9 +6,29 @@ here, so no Python loop parses a value per row.
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 NUMERIC_TYPES = ("UBIGINT", "BIGINT", "DOUBLE")
+
+
+def json_type(value: Any) -> str:
+    """The type DuckDB's `json_type` gives the JSON of a Python value (VARCHAR, BOOLEAN, BIGINT, DOUBLE,
+    ARRAY, OBJECT, NULL): one value checked in Python is named as a column checked in bulk."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "UBIGINT" if value >= 0 else "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, str):
+        return "VARCHAR"
+    if isinstance(value, list | tuple):
+        return "ARRAY"
+    return "OBJECT"
 
 
 def duckdb_connection():  # noqa: ANN201 - duckdb is imported lazily

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, input_types, schemas, sessions
 from feedback_pipeline.home import FeedbackHome
 
 SCHEMA_KEYS = ("name", "type", "title", "instruction", "enable_comment", "input")
@@ -120,13 +120,13 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
         try:
             spec = values.get("input")
             if not isinstance(spec, dict) or "type" not in spec:
-                raise ValueError(f"input is {spec!r}: expected a mapping with type ({', '.join(schemas.INPUT_CLASSES)}) and its parameters")
+                raise ValueError(f"input is {spec!r}: expected a mapping with type ({', '.join(input_types.INPUT_TYPES)}) and its parameters")
             parameters = {k: v for k, v in spec.items() if k != "type"}
             schema = schemas.LabelSchema(
                 name=values["name"],
                 type=values.get("type", "feedback"),
                 title=values.get("title", values["name"]),
-                input=schemas.input_from_parameters(spec["type"], parameters),
+                input=input_types.input_from_parameters(spec["type"], parameters),
                 instruction=values.get("instruction"),
                 enable_comment=values.get("enable_comment", False),
             )

@@ -13,7 +13,6 @@ be overwritten like any other.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +21,11 @@ import polars as pl
 
 from feedback_pipeline import definition_events
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.input_types import INPUT_CLASSES, Input, InputText, InputTextList, input_from_parameters
 
 TYPES = ("feedback", "expectation")
 MAX_NAME = 250
 MAX_INSTRUCTION = 1000
-MAX_OPTIONS = 10
-MAX_OPTION_CHARS = 64
 
 EXPECTED_FACTS = "expected_facts"
 EXPECTED_RESPONSE = "expected_response"
@@ -54,162 +52,6 @@ TABLE_SCHEMA = pl.Schema(
 )
 
 
-def _options(field: str, options: object) -> list[str]:
-    if isinstance(options, str) or not isinstance(options, list | tuple):
-        raise ValueError(f"{field} is {options!r}: expected a list of 1 to {MAX_OPTIONS} strings")
-    if not 1 <= len(options) <= MAX_OPTIONS:
-        raise ValueError(f"{field} has {len(options)} options: expected 1 to {MAX_OPTIONS}")
-    for option in options:
-        if isinstance(option, bool):
-            raise ValueError(f"{field} option {option!r}: expected a string (in YAML, quote yes/no options: \"Yes\")")
-        if not isinstance(option, str) or not option.strip() or len(option) > MAX_OPTION_CHARS:
-            raise ValueError(f"{field} option {option!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
-    duplicates = sorted({o for o in options if list(options).count(o) > 1})
-    if duplicates:
-        raise ValueError(f"{field} repeats {duplicates}: expected distinct options")
-    return list(options)
-
-
-def _limit(field: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field} is {value!r}: expected a positive whole number or None")
-    return value
-
-
-def _bound(field: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{field} is {value!r}: expected a finite number or None")
-    return value
-
-
-def _label(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_OPTION_CHARS:
-        raise ValueError(f"{field} is {value!r}: expected a non-empty string of at most {MAX_OPTION_CHARS} characters")
-    return value
-
-
-@dataclass(frozen=True)
-class InputCategorical:
-    """Pick one of a few options."""
-
-    options: list[str]
-    input_type = "categorical"
-    agreement_level = 'nominal'  # Krippendorff level (feedback_pipeline.agreement); None: exact match
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "options", _options("InputCategorical.options", self.options))
-
-    def parameters(self) -> dict:
-        return {"options": self.options}
-
-
-@dataclass(frozen=True)
-class InputCategoricalList:
-    """Pick any number of a few options."""
-
-    options: list[str]
-    input_type = "categorical_list"
-    agreement_level = 'nominal'
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "options", _options("InputCategoricalList.options", self.options))
-
-    def parameters(self) -> dict:
-        return {"options": self.options}
-
-
-@dataclass(frozen=True)
-class InputNumeric:
-    """A number, optionally bounded."""
-
-    min_value: float | None = None
-    max_value: float | None = None
-    input_type = "numeric"
-    agreement_level = 'interval'
-
-    def __post_init__(self) -> None:
-        low = _bound("InputNumeric.min_value", self.min_value)
-        high = _bound("InputNumeric.max_value", self.max_value)
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"InputNumeric.min_value {low!r} is above max_value {high!r}: expected min_value <= max_value")
-
-    def parameters(self) -> dict:
-        return {"min_value": self.min_value, "max_value": self.max_value}
-
-
-@dataclass(frozen=True)
-class InputText:
-    """Free text, optionally limited in length."""
-
-    max_length: int | None = None
-    input_type = "text"
-    agreement_level = None
-
-    def __post_init__(self) -> None:
-        _limit("InputText.max_length", self.max_length)
-
-    def parameters(self) -> dict:
-        return {"max_length": self.max_length}
-
-
-@dataclass(frozen=True)
-class InputTextList:
-    """A list of short texts (facts, guidelines)."""
-
-    max_length_each: int | None = None
-    max_count: int | None = None
-    input_type = "text_list"
-    agreement_level = None
-
-    def __post_init__(self) -> None:
-        _limit("InputTextList.max_length_each", self.max_length_each)
-        _limit("InputTextList.max_count", self.max_count)
-
-    def parameters(self) -> dict:
-        return {"max_length_each": self.max_length_each, "max_count": self.max_count}
-
-
-@dataclass(frozen=True)
-class InputPassFail:
-    """A pass/fail judgement; the value is a bool, shown with these labels."""
-
-    positive_label: str = "Pass"
-    negative_label: str = "Fail"
-    input_type = "pass_fail"
-    agreement_level = 'nominal'
-
-    def __post_init__(self) -> None:
-        _label("InputPassFail.positive_label", self.positive_label)
-        _label("InputPassFail.negative_label", self.negative_label)
-        if self.positive_label == self.negative_label:
-            raise ValueError(f"InputPassFail labels are both {self.positive_label!r}: expected two different labels")
-
-    def parameters(self) -> dict:
-        return {"positive_label": self.positive_label, "negative_label": self.negative_label}
-
-
-Input = InputCategorical | InputCategoricalList | InputNumeric | InputText | InputTextList | InputPassFail
-INPUT_CLASSES: dict[str, type] = {
-    cls.input_type: cls for cls in (InputCategorical, InputCategoricalList, InputNumeric, InputText, InputTextList, InputPassFail)
-}
-
-
-def input_from_parameters(input_type: str, parameters: dict) -> Input:
-    """Rebuild an input from its type and parameters (as stored in the table or written in a file)."""
-    cls = INPUT_CLASSES.get(input_type)
-    if cls is None:
-        raise ValueError(f"input type {input_type!r}: expected one of {', '.join(INPUT_CLASSES)}")
-    fields = set(cls.__dataclass_fields__)
-    unknown = sorted(set(parameters) - fields)
-    if unknown:
-        raise ValueError(f"input parameters {unknown} for {input_type!r}: expected only {sorted(fields)}")
-    return cls(**parameters)
-
-
 @dataclass(frozen=True)
 class LabelSchema:
     """One version of a label schema."""
@@ -234,7 +76,7 @@ def validate_definition(name: object, type: object, title: object, input: object
         raise ValueError(f"type is {type!r}: expected 'feedback' or 'expectation'")
     if not isinstance(title, str) or not title.strip():
         raise ValueError(f"title is {title!r}: expected a non-empty string")
-    if not isinstance(input, tuple(INPUT_CLASSES.values())):
+    if not isinstance(input, Input):
         raise ValueError(f"input is {input!r}: expected one of {', '.join(c.__name__ for c in INPUT_CLASSES.values())}")
     if instruction is not None and (not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION):
         raise ValueError(f"instruction is {str(instruction)[:80]!r}: expected a string of at most {MAX_INSTRUCTION} characters")

@@ -18,7 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from feedback_pipeline.json_values import NUMERIC_TYPES, value_facts
+from feedback_pipeline.input_types import INPUT_TYPES, input_from_columns
+from feedback_pipeline.json_values import value_facts
 from feedback_pipeline.entities import SOURCE_TYPES
 from feedback_pipeline.submission_contract import KINDS
 
@@ -34,33 +35,6 @@ class SuiteOutcome:
     @property
     def failures(self) -> list[dict[str, Any]]:
         return [result for result in self.results if not result["success"]]
-
-
-def _expectations(gx: Any, schema: dict[str, Any]) -> list[Any]:
-    """The expectations one label schema puts on the answers to it (columns from `value_facts`)."""
-    expect = gx.expectations
-    input_type = schema["input_type"]
-    found: list[Any] = []
-    if input_type == "categorical" and not schema.get("multi_select") and schema.get("options"):
-        found.append(expect.ExpectColumnValuesToBeInSet(column="value_text", value_set=list(schema["options"])))
-    elif input_type == "numeric":
-        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=list(NUMERIC_TYPES)))
-        if schema.get("min_value") is not None or schema.get("max_value") is not None:
-            found.append(expect.ExpectColumnValuesToBeBetween(
-                column="value_num", min_value=schema.get("min_value"), max_value=schema.get("max_value")))
-    elif input_type == "text":
-        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["VARCHAR"]))
-        if schema.get("max_length") is not None:
-            found.append(expect.ExpectColumnValueLengthsToBeBetween(
-                column="value_text", min_value=0, max_value=int(schema["max_length"])))
-    elif input_type == "pass_fail":
-        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["BOOLEAN"]))
-    elif input_type in ("categorical_list", "text_list"):
-        found.append(expect.ExpectColumnValuesToBeInSet(column="value_type", value_set=["ARRAY"]))
-        if input_type == "text_list" and schema.get("max_count") is not None:
-            found.append(expect.ExpectColumnValuesToBeBetween(
-                column="item_count", min_value=0, max_value=int(schema["max_count"])))
-    return found
 
 
 @functools.cache
@@ -91,7 +65,8 @@ def validate_frame(frame: pl.DataFrame, expectations: list[Any], suite_name: str
 def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> SuiteOutcome:
     """Run the structural suite on every row and each label schema's suite on its valid answers.
 
-    `schemas` is `assessments.latest_schemas(label_schemas)`.
+    `schemas` is `validation.latest_schemas(label_schemas)`; each schema's suite is its input type's
+    expectations (`input_types`).
     """
     gx = great_expectations()
     batches: list[tuple[str, pl.DataFrame, list[Any]]] = []
@@ -110,13 +85,13 @@ def check_assessments(assessments: pl.DataFrame, schemas: pl.DataFrame) -> Suite
         ],
     ))
     answers = value_facts(assessments.filter(pl.col("valid") & (pl.col("kind") != "skip")), "assessment_value")
-    answers = answers.with_columns(pl.col("value_items").list.len().alias("item_count"))
-    for schema in schemas.filter(~pl.col("schema_deleted")).iter_rows(named=True):
+    live = schemas.filter(~pl.col("schema_deleted") & pl.col("input_type").is_in(INPUT_TYPES))
+    for schema in live.iter_rows(named=True):
         rows = answers.filter(pl.col("assessment_name") == schema["name"])
-        expectations = _expectations(gx, schema)
-        if rows.height and expectations:
-            columns = sorted({expectation.column for expectation in expectations})
-            batches.append((f"schema:{schema['name']}", rows.select(columns), expectations))
+        required = input_from_columns(schema).expectations()
+        if rows.height:
+            frame = rows.select(requirement.values.alias(requirement.column) for requirement in required)
+            batches.append((f"schema:{schema['name']}", frame, [requirement.gx(gx) for requirement in required]))
 
     outcome = SuiteOutcome(success=True, evaluated=0)
     for label, frame, expectations in batches:

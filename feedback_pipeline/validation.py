@@ -13,7 +13,8 @@ import polars as pl
 
 from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, UTC_US, read_table
 from feedback_pipeline.entities import SOURCE_TYPES
-from feedback_pipeline.json_values import NUMERIC_TYPES, value_facts
+from feedback_pipeline.input_types import PARAMETERS_DTYPE, Rule, shown_column, value_rules
+from feedback_pipeline.json_values import value_facts
 from feedback_pipeline.submission_contract import (
     ACTIONS,
     KINDS,
@@ -39,25 +40,12 @@ class ValidationContext:
     targets: pl.DataFrame
 
 
-_INPUT_DTYPE = pl.Struct(
-    {
-        "options": pl.List(pl.String),
-        "multi_select": pl.Boolean,
-        "min_value": pl.Float64,
-        "max_value": pl.Float64,
-        "max_length": pl.Int64,
-        "max_length_each": pl.Int64,
-        "max_count": pl.Int64,
-    }
-)
-
-
 def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
     """The newest version of each label schema with its input parameters as columns."""
     if label_schemas.height == 0:
         return pl.DataFrame(
             schema={"name": pl.String, "schema_version": pl.Int64, "schema_type": pl.String, "input_type": pl.String,
-                    "schema_deleted": pl.Boolean, **dict(_INPUT_DTYPE.to_schema())}
+                    "schema_deleted": pl.Boolean, **dict(PARAMETERS_DTYPE.to_schema())}
         )
     return (
         label_schemas.sort("version")
@@ -69,7 +57,7 @@ def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
             pl.col("type").alias("schema_type"),
             "input_type",
             pl.col("deleted").fill_null(False).alias("schema_deleted"),
-            pl.col("input").str.json_decode(_INPUT_DTYPE).alias("params"),
+            pl.col("input").str.json_decode(PARAMETERS_DTYPE).alias("params"),
         )
         .unnest("params")
     )
@@ -120,17 +108,9 @@ def targets_from_history(history: pl.DataFrame) -> pl.DataFrame:
 
 
 
-Rule = tuple[pl.Expr, pl.Expr]
-
-
 def _reason(condition: pl.Expr, message: pl.Expr) -> Rule:
     """A validation rule: when `condition` holds, `message` (in words a person can act on) is a reason."""
     return condition.fill_null(False), message
-
-
-def _short(column: str) -> pl.Expr:
-    text = pl.col(column).cast(pl.String)
-    return pl.when(text.str.len_chars() > 80).then(text.str.slice(0, 77) + "...").otherwise(text)
 
 
 def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFrame:
@@ -211,55 +191,18 @@ def validate(submissions: pl.DataFrame, context: ValidationContext) -> pl.DataFr
 
 
 def _value_reasons(is_answer: pl.Expr) -> list[Rule]:
-    """Reasons a value does not fit its label schema's input (or, without a schema, MLflow's value types)."""
-    name, vtype = pl.col("name"), pl.col("value_type")
+    """Reasons a value does not fit its label schema's input (`input_types`) or, without a schema, MLflow's
+    value types."""
     given = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_not_null()
-    input_type = pl.col("input_type")
-    options = pl.col("options").list.join(", ")
-    multi = (input_type == "categorical_list") | ((input_type == "categorical") & pl.col("multi_select").fill_null(False))
-    single = (input_type == "categorical") & ~pl.col("multi_select").fill_null(False)
-    strings_only = pl.col("item_types").list.eval(pl.element() == "VARCHAR").list.all()
-    bad_items = pl.col("value_items").list.set_difference(pl.col("options"))
-    longest = pl.col("value_items").list.eval(pl.element().str.len_chars()).list.max()
-    value = _short("value")
     free_form = is_answer & pl.col("value").is_not_null() & pl.col("schema_type").is_null() & pl.col("session").is_null()
     nested = pl.concat_list(pl.col("item_types").fill_null([]), pl.col("member_types").fill_null([])).list.eval(
         pl.element().is_in(["ARRAY", "OBJECT"])
     ).list.any()
     return [
-        _reason(given & single & ((vtype != "VARCHAR") | ~pl.col("options").list.contains(pl.col("value_text"))),
-                pl.format("value {} for '{}' is not one of its options: {}", value, name, options)),
-        _reason(given & multi & ((vtype != "ARRAY") | ~strings_only),
-                pl.format("value {} for '{}' must be a list of options from: {}", value, name, options)),
-        _reason(given & multi & (vtype == "ARRAY") & strings_only & (bad_items.list.len() > 0),
-                pl.format("value {} for '{}' has items that are not options: {} (options: {})", value, name,
-                          bad_items.list.join(", "), options)),
-        _reason(given & (input_type == "numeric") & ~vtype.is_in(NUMERIC_TYPES),
-                pl.format("value {} for '{}' must be a number", value, name)),
-        _reason(given & (input_type == "numeric") & (pl.col("value_num") < pl.col("min_value")),
-                pl.format("value {} for '{}' is below its minimum {}", value, name, pl.col("min_value"))),
-        _reason(given & (input_type == "numeric") & (pl.col("value_num") > pl.col("max_value")),
-                pl.format("value {} for '{}' is above its maximum {}", value, name, pl.col("max_value"))),
-        _reason(given & (input_type == "text") & (vtype != "VARCHAR"),
-                pl.format("value {} for '{}' must be text", value, name)),
-        _reason(given & (input_type == "text") & (vtype == "VARCHAR")
-                & (pl.col("value_text").str.len_chars() > pl.col("max_length")),
-                pl.format("value for '{}' is {} characters long: at most {} are allowed", name,
-                          pl.col("value_text").str.len_chars(), pl.col("max_length"))),
-        _reason(given & (input_type == "text_list") & ((vtype != "ARRAY") | ~strings_only),
-                pl.format("value {} for '{}' must be a list of texts", value, name)),
-        _reason(given & (input_type == "text_list") & (vtype == "ARRAY")
-                & (pl.col("value_items").list.len() > pl.col("max_count")),
-                pl.format("value for '{}' has {} items: at most {} are allowed", name,
-                          pl.col("value_items").list.len(), pl.col("max_count"))),
-        _reason(given & (input_type == "text_list") & (vtype == "ARRAY") & (longest > pl.col("max_length_each")),
-                pl.format("an item of the value for '{}' is {} characters long: at most {} are allowed", name,
-                          longest, pl.col("max_length_each"))),
-        _reason(given & (input_type == "pass_fail") & (vtype != "BOOLEAN"),
-                pl.format("value {} for '{}' must be true (pass) or false (fail)", value, name)),
-        _reason(free_form & (pl.col("kind") == "feedback") & vtype.is_in(["ARRAY", "OBJECT"]) & nested,
+        *(_reason(given & condition, message) for condition, message in value_rules(pl.col("name"), shown_column("value"))),
+        _reason(free_form & (pl.col("kind") == "feedback") & pl.col("value_type").is_in(["ARRAY", "OBJECT"]) & nested,
                 pl.format("feedback value {} nests lists or objects: a feedback value is a number, text, a boolean, "
-                          "or a flat list or object of those", value)),
+                          "or a flat list or object of those", shown_column("value"))),
     ]
 
 
@@ -322,7 +265,7 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(is_create & (pl.col("id_taken") | ~first_create),
                 pl.format("assessment_id {} is already used by an earlier submission", pl.col("assessment_id"))),
         _reason(is_skip & pl.col("value").is_not_null(),
-                pl.format("a skip carries no value (got {})", _short("value"))),
+                pl.format("a skip carries no value (got {})", shown_column("value"))),
         _reason(is_create & ~is_skip & pl.col("value").is_null(),
                 pl.lit("value is missing: a feedback or expectation needs a value")),
         _reason(session.is_not_null() & ~session_found & ~is_delete,

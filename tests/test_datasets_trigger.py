@@ -12,7 +12,8 @@ from assets.resources import LakeResource
 from feedback_pipeline import log_expectation
 from feedback_pipeline.cli.pipeline import instance_for, run_pending
 from feedback_pipeline.exports import import_traces
-from feedback_pipeline.schemas import InputText, create_label_schema
+from feedback_pipeline.input_types import InputText
+from feedback_pipeline.schemas import create_label_schema
 from feedback_pipeline.sessions import create_labeling_session
 from sensors.datasets import (
     evaluation_datasets_after_build_sensor,

@@ -110,7 +110,7 @@ def test_the_fold_ignores_other_writers_of_the_definitions_area(home):
 
 
 def test_import_is_lazy():
-    code = "import sys, feedback_pipeline as fp; assert 'feedback_pipeline.schemas' not in sys.modules; fp.InputText; assert 'feedback_pipeline.schemas' in sys.modules"
+    code = "import sys, feedback_pipeline as fp; assert 'feedback_pipeline.input_types' not in sys.modules; fp.InputText; assert 'feedback_pipeline.input_types' in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
 
 

@@ -111,7 +111,7 @@ def _gold_form(question: Question, written: str) -> dict[str, list[str]]:
     if question.input_type in ("categorical_list", "text_list"):
         return {f"answer:{question.name}": [part.strip() for part in written.split(",") if part.strip()]}
     if question.input_type == "pass_fail":
-        labels = {question.positive_label.lower(): "true", question.negative_label.lower(): "false"}
+        labels = {label.lower(): value for value, label in question.choices}
         written = labels.get(written.strip().lower(), written.strip().lower())
     return {f"answer:{question.name}": [written]}
 

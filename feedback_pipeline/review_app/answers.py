@@ -9,16 +9,15 @@ by `feedback_pipeline.submissions.submission`).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from feedback_pipeline.input_types import INPUT_TYPES, Input, input_from_parameters
 from feedback_pipeline.schemas import current_schemas
 
-INPUT_TYPES = ("categorical", "categorical_list", "numeric", "text", "text_list", "pass_fail")
 SKIP_NAME = "_skip"
 
 
@@ -34,36 +33,29 @@ class Question:
     enable_comment: bool
     input_type: str
     params: dict[str, Any] = field(default_factory=dict)
-    required: bool = True
+    input: Input | None = None
 
     @property
-    def options(self) -> list[str]:
-        return [str(o) for o in self.params.get("options") or []]
-
-    @property
-    def positive_label(self) -> str:
-        return str(self.params.get("positive_label") or "Pass")
-
-    @property
-    def negative_label(self) -> str:
-        return str(self.params.get("negative_label") or "Fail")
+    def required(self) -> bool:
+        """Whether the form insists on an answer (the input's `required`, default true)."""
+        return self.input.required if self.input is not None else True
 
     @property
     def choices(self) -> list[tuple[str, str]]:
         """(form value, label) of the options a keyboard digit picks, in order."""
-        if self.input_type == "pass_fail":
-            return [("true", self.positive_label), ("false", self.negative_label)]
-        if self.input_type in ("categorical", "categorical_list"):
-            return [(o, o) for o in self.options]
-        return []
+        return self.input.choices if self.input is not None else []
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Question:
+        """A question from a `label_schemas` row; an input type this version does not know has no `input`
+        (the page says it is not supported)."""
         raw = row.get("input")
         params = json.loads(raw) if isinstance(raw, str) and raw else dict(raw or {})
-        required = row.get("required")
-        if required is None:
-            required = params.get("required", True)
+        input_type = str(row.get("input_type") or "text")
+        try:
+            answer_input = input_from_parameters(input_type, params)
+        except (ValueError, TypeError):
+            answer_input = None
         return cls(
             name=str(row["name"]),
             version=int(row.get("version") or 1),
@@ -71,9 +63,9 @@ class Question:
             title=str(row.get("title") or row["name"]),
             instruction=str(row.get("instruction") or ""),
             enable_comment=bool(row.get("enable_comment")),
-            input_type=str(row.get("input_type") or "text"),
+            input_type=input_type,
             params=params,
-            required=bool(required),
+            input=answer_input,
         )
 
 
@@ -96,61 +88,11 @@ class Answer:
     comment: str | None
 
 
-def _number(text: str) -> float | int:
-    value = float(text)
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(text)
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
-
-
 def _check(question: Question, given: list[str]) -> tuple[Any, str | None]:
     """(value, None) for a valid answer, (None, None) when unanswered, (None, message) when wrong."""
-    p = question.params
-    kind = question.input_type
-    if kind in ("categorical", "pass_fail"):
-        value = given[0] if given else ""
-        if value == "":
-            return None, None
-        allowed = [v for v, _ in question.choices]
-        if value not in allowed:
-            return None, f"{value!r} is not one of the options ({', '.join(label for _, label in question.choices)})"
-        return (value == "true", None) if kind == "pass_fail" else (value, None)
-    if kind == "categorical_list":
-        picked = [v for v in given if v != ""]
-        unknown = [v for v in picked if v not in question.options]
-        if unknown:
-            return None, f"{unknown[0]!r} is not one of the options ({', '.join(question.options)})"
-        return ([o for o in question.options if o in picked] or None), None
-    if kind == "numeric":
-        text = (given[0] if given else "").strip()
-        if text == "":
-            return None, None
-        try:
-            number = _number(text)
-        except ValueError:
-            return None, f"{text!r} is not a number"
-        low, high = p.get("min_value"), p.get("max_value")
-        if (low is not None and number < low) or (high is not None and number > high):
-            bounds = f"between {low} and {high}" if low is not None and high is not None else (
-                f"at least {low}" if low is not None else f"at most {high}")
-            return None, f"{number} is out of range: expected a number {bounds}"
-        return number, None
-    if kind == "text":
-        text = (given[0] if given else "").strip()
-        limit = p.get("max_length")
-        if limit is not None and len(text) > int(limit):
-            return None, f"the text has {len(text)} characters: at most {limit} are allowed"
-        return (text or None), None
-    if kind == "text_list":
-        items = [t.strip() for t in given if t.strip()]
-        each, count = p.get("max_length_each"), p.get("max_count")
-        if count is not None and len(items) > int(count):
-            return None, f"{len(items)} entries given: at most {count} are allowed"
-        for item in items:
-            if each is not None and len(item) > int(each):
-                return None, f"an entry has {len(item)} characters: at most {each} are allowed"
-        return (items or None), None
-    return None, f"input type {kind!r} is not supported (expected one of {', '.join(INPUT_TYPES)})"
+    if question.input is None:
+        return None, f"input type {question.input_type!r} is not supported (expected one of {', '.join(INPUT_TYPES)})"
+    return question.input.read_form(given)
 
 
 def parse_answers(
