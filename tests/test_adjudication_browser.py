@@ -77,6 +77,9 @@ def test_an_adjudication_in_the_browser_changes_the_datasets_next_version(home, 
         page.screenshot(path=str(tmp_path / "disagreements.png"))
         form.locator("button[type=submit]").click()
         page.wait_for_selector("#saved")
+        item_id = home.lake().read("session_items").filter(pl.col("trace_id") == first).item(0, "item_id")
+        refused = page.request.post(f"{base}/sessions/triage/items/{item_id}", form={"answer:topic": "other"})
+        assert refused.status == 403 and "not assigned to answer" in refused.text(), "the door refuses what the pipeline would"
 
     assert not run_pending(home, echo=quiet).failures
     after = load_evaluation_dataset("tickets", home=home)

@@ -373,6 +373,10 @@ def create_app(
         if isinstance(found, Response):
             return found
         reviewer, context = found
+        if not state.data.may_answer(context["session"], reviewer):
+            return state.problem(
+                request, 403, "Not assigned", f"You adjudicate {name!r} but are not assigned to answer its items.", reviewer
+            )
         if not state.csrf_ok(request, (posted.get("csrf_token") or [""])[0], reviewer):
             return state.problem(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer
