@@ -1,7 +1,8 @@
 """Evaluation datasets: one dynamic partition per dataset name, one Delta version per content change.
 
-Write-audit-publish: the candidate is built in memory and checked by the blocking `publish_gate`
-(Great Expectations) before it is written, so a failed gate leaves the current version as it was.
+Write-audit-publish lives in the library (`datasets.publish_version`: the candidate is built in
+memory and checked by the gate before it is written, so a failed gate leaves the current version
+as it was); the asset maps its outcome to the blocking `publish_gate` check, metadata or `Failure`.
 """
 
 from datetime import UTC, datetime
@@ -47,38 +48,23 @@ def evaluation_datasets(context: dg.AssetExecutionContext, config: EvaluationDat
     name = context.partition_key
     store = lake.lake()
     settings = config.resolve(name)
-    fingerprint = datasets.source_fingerprint(store, settings)
-    build, audit = datasets.prepare_version(store, name, now=datetime.now(UTC), config=settings)
+    outcome = datasets.publish_version(store, name, now=datetime.now(UTC), config=settings, run_id=context.run_id)
+    audit = outcome.audit
     check = dg.AssetCheckResult(
         check_name="publish_gate",
         passed=audit.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"failures": "\n".join(audit.failures) or "none", "candidate_records": build.records.height},
+        metadata={"failures": "\n".join(audit.failures) or "none", "candidate_records": outcome.build.records.height},
         description=audit.message,
     )
-    if not audit.passed:
+    if not outcome.published:
         yield check
         raise dg.Failure(
             description=f"dataset {name!r}: the candidate failed the publish gate, current version kept: {audit.message}",
-            metadata={"current_version": store.version(datasets.table_name(name))},
+            metadata={"current_version": outcome.version},
         )
-    version = store.version(datasets.table_name(name))
-    if build.changed:
-        version = store.overwrite(
-            datasets.table_name(name),
-            build.records,
-            commit_metadata={
-                "record_count": build.records.height,
-                "added": build.added,
-                "updated": build.updated,
-                "removed": build.removed,
-                "source_fingerprint": fingerprint,
-                "dagster_run_id": context.run_id,
-            },
-        ).version
-    metadata = datasets.build_metadata(build, audit, version)
+    metadata = outcome.metadata()
     metadata["preview"] = dg.MetadataValue.md(metadata["preview"])
     metadata["coverage"] = dg.MetadataValue.json(metadata["coverage"])
     metadata["disagreements"] = dg.MetadataValue.json(metadata["disagreements"])
-    metadata["source_fingerprint"] = fingerprint
     yield dg.MaterializeResult(metadata=metadata, check_results=[check])

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.synthetic import template_traces  # noqa: E402
-from feedback_pipeline import definition_events, input_types, schemas, sessions  # noqa: E402
+from feedback_pipeline import definition_events, input_types, item_status, schemas, sessions  # noqa: E402
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.traces import parse_mlflow_traces  # noqa: E402
 
@@ -103,8 +103,8 @@ def main() -> None:
             "assessor_id": pl.Series([f"user{i % 7}" for i in range(n * 3)]),
             "valid": True,
         })
-        status = timed("item_status", assessments.height, lambda: sessions.item_status(existing, assessments, 2))
-        print(sessions.progress_counts(status))
+        status = timed("item_status", assessments.height, lambda: item_status.item_status(existing, assessments, 2))
+        print(item_status.progress_counts(status))
 
 
 if __name__ == "__main__":

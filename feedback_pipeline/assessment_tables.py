@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from feedback_pipeline.utc import UTC_TIME
+
 if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
 
@@ -26,7 +28,6 @@ HISTORY = "assessment_history"
 ASSESSMENTS = "assessments"
 REJECTIONS = "rejections"
 
-UTC_US = pl.Datetime("us", "UTC")
 HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "submission_id": pl.String,
     "action": pl.String,
@@ -43,7 +44,7 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "metadata": pl.String,
     "overrides": pl.String,
     "schema_version": pl.Int64,
-    "created_at": UTC_US,
+    "created_at": UTC_TIME,
     "origin": pl.String,
     "submission_date": pl.Date,
     "landing_key": pl.String,
@@ -62,8 +63,8 @@ ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
     "assessor_id": pl.String,
     "metadata": pl.String,
     "schema_version": pl.Int64,
-    "created_at": UTC_US,
-    "updated_at": UTC_US,
+    "created_at": UTC_TIME,
+    "updated_at": UTC_TIME,
     "overrides": pl.String,
     "valid": pl.Boolean,
     "submission_id": pl.String,
@@ -79,7 +80,7 @@ REJECTION_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String,
     "raw": pl.String,
     "submission_date": pl.Date,
-    "rejected_at": UTC_US,
+    "rejected_at": UTC_TIME,
 }
 FILE_SCHEMA: dict[str, pl.DataType] = {
     "landing_key": pl.String,
@@ -87,7 +88,7 @@ FILE_SCHEMA: dict[str, pl.DataType] = {
     "received": pl.Int64,
     "duplicates": pl.Int64,
     "counts": pl.String,
-    "collected_at": UTC_US,
+    "collected_at": UTC_TIME,
 }
 
 

@@ -25,7 +25,6 @@ from feedback_pipeline.assessment_tables import (
     REJECTION_SCHEMA,
     REJECTIONS,
     SUBMISSIONS,
-    UTC_US,
     read_table,
 )
 from feedback_pipeline.json_values import duckdb_connection
@@ -34,6 +33,7 @@ from feedback_pipeline.submission_collection import collect_submissions
 from feedback_pipeline.submission_contract import AREA, SUBMISSION_SCHEMA
 from feedback_pipeline.submission_runs import Scope, batches
 from feedback_pipeline.submission_watermarks import processed_watermark, ready_keys
+from feedback_pipeline.utc import UTC_TIME
 from feedback_pipeline.validation import load_context, validate
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def rejection_rows(checked: pl.DataFrame) -> pl.DataFrame:
         "submission_id", "landing_key", "line_number", "reasons",
         pl.col("reasons").list.join("; ").alias("reason"),
         pl.col("raw").str.slice(0, 2000), "submission_date",
-        pl.lit(datetime.now(tz=UTC)).cast(UTC_US).alias("rejected_at"),
+        pl.lit(datetime.now(tz=UTC)).cast(UTC_TIME).alias("rejected_at"),
     ).cast(REJECTION_SCHEMA)
 
 

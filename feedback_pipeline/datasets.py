@@ -15,7 +15,8 @@ version. When reviewers disagree on an expectation an adjudicator's gold value
 schemas, ties to the latest). The `disagreements` a build reports are those still unsettled.
 
 Nested values are JSON text columns; what readers filter on is typed (`TABLE_SCHEMA`).
-The Delta version of `evaluation_datasets/<name>` is the dataset version.
+The Delta version of `evaluation_datasets/<name>` is the dataset version. `publish_version` builds
+a candidate, gates it (`audit_dataset`) and commits it, with or without Dagster.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import polars as pl
 from feedback_pipeline import adjudication
 from feedback_pipeline.input_types import DISCRETE_TYPES, INPUT_TYPES, input_from_parameters
 from feedback_pipeline.json_values import value_facts
+from feedback_pipeline.schemas import current_schemas
+from feedback_pipeline.utc import UTC_TIME
 
 TABLE_PREFIX = "evaluation_datasets"
-UTC_TIME = pl.Datetime("us", "UTC")
 TABLE_SCHEMA: dict[str, pl.DataType] = {
     "dataset_record_id": pl.String(),
     "inputs": pl.String(),
@@ -209,18 +211,10 @@ def _merge_tags(traces: pl.DataFrame) -> pl.DataFrame:
     return ids.join(merged, on="dataset_record_id", how="left").with_columns(pl.col("tags").fill_null("{}"))
 
 
-def current_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
-    """The latest live version of each expectation label schema: name, input_type, input (JSON)."""
-    if label_schemas.height == 0 or "name" not in label_schemas.columns:
-        return pl.DataFrame(schema={"name": pl.String, "input_type": pl.String, "input": pl.String})
-    frame = label_schemas
-    if "version" in frame.columns:
-        frame = frame.sort("version").group_by("name", maintain_order=True).last()
-    if "deleted" in frame.columns:
-        frame = frame.filter(~pl.col("deleted").fill_null(False))
-    if "type" in frame.columns:
-        frame = frame.filter(pl.col("type") == "expectation")
-    return frame.select("name", "input_type", pl.col("input").cast(pl.String) if "input" in frame.columns else pl.lit(None, pl.String).alias("input"))
+def expectation_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
+    """The current expectation label schemas (`schemas.current_schemas`): name, input_type, input (JSON)."""
+    current = current_schemas(label_schemas)
+    return current.filter(pl.col("type") == "expectation").select("name", "input_type", pl.col("input").cast(pl.String))
 
 
 def _adjudicated(values: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -319,7 +313,7 @@ def build_dataset(
         .sort("request_time", "trace_id", nulls_last=False)
         .with_row_index("_order")
     )
-    schemas = current_schemas(label_schemas)
+    schemas = expectation_schemas(label_schemas)
 
     values = assessments.filter(
         (pl.col("kind") == "expectation")
@@ -422,7 +416,7 @@ def audit_dataset(build: DatasetBuild, label_schemas: pl.DataFrame) -> AuditResu
     from feedback_pipeline.suites import great_expectations, validate_frame
 
     gx = great_expectations()
-    checks = _value_checks(build.expectation_values, current_schemas(label_schemas))
+    checks = _value_checks(build.expectation_values, expectation_schemas(label_schemas))
     failures: list[str] = []
     statistics: dict[str, Any] = {"records": build.records.height, "expectation_values": build.expectation_values.height}
 
@@ -619,12 +613,44 @@ def _read_inputs(lake: Any, name: str) -> dict[str, pl.DataFrame]:
     return frames
 
 
-def prepare_version(
-    lake: Any, name: str, *, now: datetime, config: DatasetConfig | None = None
-) -> tuple[DatasetBuild, AuditResult]:
-    """Read the dataset's inputs from the lake, build the candidate version and run the publish gate on it."""
+@dataclass(frozen=True)
+class PublishedVersion:
+    """What `publish_version` did: the candidate, the gate's verdict, and the dataset's version after it."""
+
+    build: DatasetBuild
+    audit: AuditResult
+    version: int | None
+    committed: bool
+    fingerprint: str
+
+    @property
+    def published(self) -> bool:
+        """The gate passed: the dataset's current version is the candidate's content."""
+        return self.audit.passed
+
+    def metadata(self) -> dict[str, Any]:
+        """What a materialization reports (`build_metadata`) plus the source fingerprint."""
+        return {**build_metadata(self.build, self.audit, self.version), "source_fingerprint": self.fingerprint}
+
+
+def publish_version(
+    lake: Any, name: str, *, now: datetime, config: DatasetConfig | None = None, run_id: str | None = None
+) -> PublishedVersion:
+    """Build the candidate version of dataset `name`, run the publish gate, and when it passes commit the
+    candidate as the next Delta version (only when its content changed), with its counts, the source
+    fingerprint and `run_id` in the commit metadata. A failed gate writes nothing: the current version stays."""
     config = config or DatasetConfig()
+    fingerprint = source_fingerprint(lake, config)
     inputs = _read_inputs(lake, name)
     previous = lake.read(table_name(name), schema=TABLE_SCHEMA)
     build = build_dataset(name, **inputs, previous=previous, now=now, config=config)
-    return build, audit_dataset(build, inputs["label_schemas"])
+    audit = audit_dataset(build, inputs["label_schemas"])
+    version = lake.version(table_name(name))
+    committed = audit.passed and build.changed
+    if committed:
+        commit = {"record_count": build.records.height, "added": build.added, "updated": build.updated,
+                  "removed": build.removed, "source_fingerprint": fingerprint}
+        if run_id:
+            commit["dagster_run_id"] = run_id
+        version = lake.overwrite(table_name(name), build.records, commit_metadata=commit).version
+    return PublishedVersion(build, audit, version, committed, fingerprint)

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import polars as pl
 
 from feedback_pipeline.landing import LandingKey, LandingZone
+from feedback_pipeline.utc import UTC_TIME
 
 AREA = "definitions"
 SCHEMA_LABEL = "schema"
 SESSION_LABEL_PREFIX = "session-"
-UTC_TIME = pl.Datetime("us", "UTC")
 
 EVENT_SCHEMA = pl.Schema(
     {

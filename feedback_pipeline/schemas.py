@@ -22,6 +22,7 @@ import polars as pl
 from feedback_pipeline import definition_events
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.input_types import INPUT_CLASSES, Input, InputText, InputTextList, input_from_parameters
+from feedback_pipeline.utc import UTC_TIME
 
 TYPES = ("feedback", "expectation")
 MAX_NAME = 250
@@ -44,8 +45,8 @@ TABLE_SCHEMA = pl.Schema(
         "input_type": pl.String,
         "input": pl.String,
         "deleted": pl.Boolean,
-        "created_at": definition_events.UTC_TIME,
-        "updated_at": definition_events.UTC_TIME,
+        "created_at": UTC_TIME,
+        "updated_at": UTC_TIME,
         "landing_key": pl.String,
         "content_hash": pl.String,
     }
@@ -151,10 +152,17 @@ def fold_label_schemas(events: pl.DataFrame) -> pl.DataFrame:
     return table.select(TABLE_SCHEMA.names()).sort("name", "version")
 
 
+def latest_versions(frame: pl.DataFrame) -> pl.DataFrame:
+    """The newest version of each name, deleted or not: the one derivation of "the latest label schema"
+    (validation checks answers against it; `current_schemas` keeps the live ones)."""
+    if "name" not in frame.columns:
+        return pl.DataFrame(schema=TABLE_SCHEMA)
+    return frame.filter(pl.col("version") == pl.col("version").max().over("name")).sort("name")
+
+
 def current_schemas(frame: pl.DataFrame) -> pl.DataFrame:
     """The latest version of each name that is not deleted."""
-    latest = frame.filter(pl.col("version") == pl.col("version").max().over("name"))
-    return latest.filter(~pl.col("deleted")).sort("name")
+    return latest_versions(frame).filter(~pl.col("deleted").fill_null(False))
 
 
 def schema_from_row(row: dict) -> LabelSchema:

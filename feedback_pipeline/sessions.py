@@ -10,9 +10,7 @@ traces, never removed and never rewritten, so reviewers keep seeing what they la
 before their trace arrived are kept in the session's events and become items on the first refresh
 after the trace is ingested (until then the asset reports them as `missing_trace_ids`).
 
-`item_status` derives each item's state from `assessments`: pending, in progress, completed
-(`reviews_per_item` distinct reviewers gave a valid answer) or skipped (a valid `kind = "skip"`
-assessment and no answer yet).
+Where each item stands (its status) is `feedback_pipeline.item_status`.
 """
 
 from __future__ import annotations
@@ -31,12 +29,12 @@ from feedback_pipeline import definition_events, schemas
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.traces import CHAT_MESSAGE, DOCUMENT, TOOL_CALL
+from feedback_pipeline.utc import UTC_TIME
 
 TABLE = "labeling_sessions"
 ITEMS_TABLE = "session_items"
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_REVIEW_APP_URL = "http://127.0.0.1:8000"
-UTC_TIME = definition_events.UTC_TIME
 
 TABLE_SCHEMA = pl.Schema(
     {
@@ -84,64 +82,28 @@ ITEMS_SCHEMA = pl.Schema(
     }
 )
 
-STATUSES = ("pending", "in_progress", "completed", "skipped")
-ANSWER_KINDS = ("feedback", "expectation")
-SKIP_KIND = "skip"
 
 # ---------------------------------------------------------------- cron (five fields, UTC)
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 
+def check_cron(expression: object) -> str:
+    """A five-field cron expression (read in UTC) that croniter accepts; ValueError naming it otherwise."""
+    from croniter import CroniterError, croniter
 
-def _cron_values(part: str, name: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for piece in part.split(","):
-        body, _, step_text = piece.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-        if step_text and step is None:
-            raise ValueError(f"cron {name} {piece!r}: expected a positive step after '/'")
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            if not (first.isdigit() and last.isdigit()):
-                raise ValueError(f"cron {name} {piece!r}: expected a range such as 1-5")
-            start, end = int(first), int(last)
-        elif body.isdigit():
-            start = end = int(body)
-            if step:
-                end = high
-        else:
-            raise ValueError(f"cron {name} {piece!r}: expected *, a number, a range or a list")
-        if not (low <= start <= end <= high):
-            raise ValueError(f"cron {name} {piece!r}: expected values from {low} to {high}")
-        values.update(range(start, end + 1, step or 1))
-    return values
-
-
-def parse_cron(expression: str) -> list[set[int]]:
-    """The allowed values of each of the five cron fields; ValueError for anything else."""
-    parts = expression.split() if isinstance(expression, str) else []
-    if len(parts) != 5:
+    if not isinstance(expression, str) or len(expression.split()) != 5:
         raise ValueError(f"refresh_cron is {expression!r}: expected five fields such as '0 * * * *'")
-    fields = [_cron_values(part, *spec) for part, spec in zip(parts, _CRON_FIELDS, strict=True)]
-    if 7 in fields[4]:
-        fields[4] = (fields[4] - {7}) | {0}
-    return fields
+    try:
+        croniter.expand(expression)
+    except CroniterError as exc:
+        raise ValueError(f"refresh_cron is {expression!r}: {exc} (expected five fields such as '0 * * * *')") from None
+    return expression
 
 
 def cron_matches(expression: str, when: datetime) -> bool:
     """True when a cron expression (read in UTC) fires at the minute of `when`."""
-    minute, hour, day, month, weekday = parse_cron(expression)
-    parts = expression.split()
-    when = when.astimezone(UTC)
-    day_ok = when.day in day
-    weekday_ok = (when.isoweekday() % 7) in weekday
-    if parts[2] != "*" and parts[4] != "*":
-        calendar_ok = day_ok or weekday_ok
-    else:
-        calendar_ok = day_ok and weekday_ok
-    return when.minute in minute and when.hour in hour and when.month in month and calendar_ok
+    from croniter import croniter
+
+    return croniter.match(check_cron(expression), when.astimezone(UTC).replace(second=0, microsecond=0))
 
 
 # ---------------------------------------------------------------- trace filters
@@ -346,62 +308,6 @@ def refresh_session(
     return snapshot_items(session, requested, candidates, existing, now=now)
 
 
-# ---------------------------------------------------------------- item status
-
-
-def _session_assessments(items: pl.DataFrame, assessments: pl.DataFrame) -> pl.DataFrame:
-    keys = items.select("item_id", "trace_id", pl.col("session_name").alias("session")).unique()
-    if assessments.height == 0:
-        return pl.DataFrame(schema={"item_id": pl.String, "assessor_id": pl.String, "kind": pl.String})
-    valid = assessments.filter(pl.col("valid").fill_null(True))
-    return valid.join(keys, on=["session", "trace_id"], how="inner").select("item_id", "assessor_id", "kind")
-
-
-def item_status(items: pl.DataFrame, assessments: pl.DataFrame, reviews_per_item: int) -> pl.DataFrame:
-    """Per item: status, reviews (distinct reviewers with a valid answer), reviewers and skipped_by."""
-    rows = _session_assessments(items, assessments)
-    answers = rows.filter(pl.col("kind").is_in(ANSWER_KINDS)).group_by("item_id").agg(
-        reviewers=pl.col("assessor_id").unique().sort()
-    )
-    skips = rows.filter(pl.col("kind") == SKIP_KIND).group_by("item_id").agg(skipped_by=pl.col("assessor_id").unique().sort())
-    frame = (
-        items.select("item_id", "trace_id")
-        .join(answers, on="item_id", how="left")
-        .join(skips, on="item_id", how="left")
-        .with_columns(
-            reviewers=pl.col("reviewers").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            skipped_by=pl.col("skipped_by").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        )
-        .with_columns(reviews=pl.col("reviewers").list.len().cast(pl.Int64))
-    )
-    status = (
-        pl.when(pl.col("reviews") >= reviews_per_item).then(pl.lit("completed"))
-        .when(pl.col("reviews") > 0).then(pl.lit("in_progress"))
-        .when(pl.col("skipped_by").list.len() > 0).then(pl.lit("skipped"))
-        .otherwise(pl.lit("pending"))
-    )
-    return frame.with_columns(status=status).select("item_id", "trace_id", "status", "reviews", "reviewers", "skipped_by")
-
-
-def reviewer_progress(items: pl.DataFrame, assessments: pl.DataFrame) -> pl.DataFrame:
-    """Per reviewer: items answered and items skipped in this session."""
-    rows = _session_assessments(items, assessments)
-    return (
-        rows.group_by("assessor_id")
-        .agg(
-            answered=pl.col("item_id").filter(pl.col("kind").is_in(ANSWER_KINDS)).n_unique().cast(pl.Int64),
-            skipped=pl.col("item_id").filter(pl.col("kind") == SKIP_KIND).n_unique().cast(pl.Int64),
-        )
-        .sort("assessor_id")
-    )
-
-
-def progress_counts(status: pl.DataFrame) -> dict[str, int]:
-    """Items per status plus the total, for printing."""
-    counts = dict(status.group_by("status").len().iter_rows())
-    return {"items": status.height, **{s: int(counts.get(s, 0)) for s in STATUSES}}
-
-
 # ---------------------------------------------------------------- the definition fold
 
 SESSION_FIELDS = [
@@ -599,7 +505,7 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
         raise ValueError(f"reviews_per_item is {rpi!r}: expected a whole number >= 1")
     if session.dataset is not None and (not isinstance(session.dataset, str) or not session.dataset.strip()):
         raise ValueError(f"dataset is {session.dataset!r}: expected a dataset name or None")
-    parse_cron(session.refresh_cron)
+    check_cron(session.refresh_cron)
     return replace(
         session,
         label_schemas=list(dict.fromkeys(names)),

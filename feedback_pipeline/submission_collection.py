@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from feedback_pipeline.assessment_tables import FILE_SCHEMA, FILES, SUBMISSIONS, UTC_US, read_table
+from feedback_pipeline.assessment_tables import FILE_SCHEMA, FILES, SUBMISSIONS, read_table
 from feedback_pipeline.submission_contract import SUBMISSION_SCHEMA
 from feedback_pipeline.submission_parsing import parse_lines
+from feedback_pipeline.utc import UTC_TIME
 
 if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
@@ -43,7 +44,7 @@ def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[
             pl.col("received").fill_null(0),
             pl.col("duplicates").fill_null(0),
             pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d").alias("submission_date"),
-            pl.lit(datetime.now(tz=UTC)).cast(UTC_US).alias("collected_at"),
+            pl.lit(datetime.now(tz=UTC)).cast(UTC_TIME).alias("collected_at"),
         )
         .with_columns(pl.format("{}/{}", "received", "duplicates").alias("counts"))
         .select(FILE_SCHEMA.keys())

@@ -9,6 +9,7 @@ import polars as pl
 
 from feedback_pipeline.json_values import duckdb_connection
 from feedback_pipeline.submission_contract import MAX_LINE_BYTES, SUBMISSION_SCHEMA
+from feedback_pipeline.utc import UTC_TIME
 
 _PARSE_SQL = """
 select landing_key, line_number,
@@ -89,7 +90,7 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
         .otherwise(source_type)
         .alias("source_type"),
         pl.col("source_id").fill_null("default"),
-        pl.col("created_at").cast(pl.Datetime("us", "UTC")).fill_null(received),
+        pl.col("created_at").cast(UTC_TIME).fill_null(received),
         parse_error.alias("parse_error"),
         pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d", strict=False).alias("submission_date"),
         pl.col("line").alias("raw"),

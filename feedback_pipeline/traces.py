@@ -19,13 +19,15 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from feedback_pipeline.submission_contract import RECORD_SCHEMA
+from feedback_pipeline.utc import UTC_TIME
+
 RAW_PREVIEW_CHARS = 2_000
 PREVIEW_CHARS = 1_000
 _CHUNK_ROWS = 4_096
 _PARALLEL_MIN_ROWS = 2_000
 _LATEST_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
-UTC_TIME = pl.Datetime("us", "UTC")
 
 DOCUMENT = pl.Struct({"id": pl.String, "page_content": pl.String, "doc_uri": pl.String})
 CHAT_MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
@@ -70,27 +72,7 @@ REJECTIONS_SCHEMA = pl.Schema(
     }
 )
 
-SUBMISSIONS_SCHEMA = pl.Schema(
-    {
-        "submission_id": pl.String,
-        "action": pl.String,
-        "assessment_id": pl.String,
-        "trace_id": pl.String,
-        "client_request_id": pl.String,
-        "span_id": pl.String,
-        "session": pl.String,
-        "name": pl.String,
-        "kind": pl.String,
-        "value": pl.String,
-        "rationale": pl.String,
-        "source": pl.Struct({"source_type": pl.String, "source_id": pl.String}),
-        "metadata": pl.String,
-        "overrides": pl.String,
-        "created_at": pl.String,
-        "origin": pl.String,
-        "submission": pl.String,
-    }
-)
+SUBMISSIONS_SCHEMA = pl.Schema({**RECORD_SCHEMA, "submission": pl.String})
 
 # Span attributes MLflow writes (each value a JSON-encoded string). Inputs, outputs, type and the
 # trace id become span fields; the others are shown under `attributes` in the display spans.

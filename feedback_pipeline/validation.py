@@ -11,19 +11,13 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, UTC_US, read_table
+from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, read_table
 from feedback_pipeline.entities import SOURCE_TYPES
 from feedback_pipeline.input_types import PARAMETERS_DTYPE, Rule, shown_column, value_rules
 from feedback_pipeline.json_values import value_facts
-from feedback_pipeline.submission_contract import (
-    ACTIONS,
-    KINDS,
-    MAX_ID_CHARS,
-    MAX_METADATA_BYTES,
-    MAX_NAME_CHARS,
-    MAX_RATIONALE_CHARS,
-    MAX_VALUE_BYTES,
-)
+from feedback_pipeline.schemas import latest_versions
+from feedback_pipeline.submission_contract import ACTIONS, KINDS, limit_rules
+from feedback_pipeline.utc import UTC_TIME
 
 if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
@@ -41,16 +35,9 @@ class ValidationContext:
 
 
 def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
-    """The newest version of each label schema with its input parameters as columns."""
-    if label_schemas.height == 0:
-        return pl.DataFrame(
-            schema={"name": pl.String, "schema_version": pl.Int64, "schema_type": pl.String, "input_type": pl.String,
-                    "schema_deleted": pl.Boolean, **dict(PARAMETERS_DTYPE.to_schema())}
-        )
+    """The newest version of each label schema (`schemas.latest_versions`) with its input parameters as columns."""
     return (
-        label_schemas.sort("version")
-        .group_by("name")
-        .agg(pl.all().last())
+        latest_versions(label_schemas)
         .select(
             "name",
             pl.col("version").cast(pl.Int64).alias("schema_version"),
@@ -66,7 +53,7 @@ def latest_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
 def load_context(lake: Lake, exclude_submission_ids: pl.Series | None = None) -> ValidationContext:
     """Read traces, label schemas, sessions, their snapshots and the assessments already recorded."""
     traces = lake.read("traces", columns=["trace_id", "client_request_id", "request_time"]) if lake.exists("traces") \
-        else pl.DataFrame(schema={"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_US})
+        else pl.DataFrame(schema={"trace_id": pl.String, "client_request_id": pl.String, "request_time": UTC_TIME})
     schemas = latest_schemas(lake.read("label_schemas") if lake.exists("label_schemas") else pl.DataFrame())
     sessions = (
         lake.read("labeling_sessions", columns=["labeling_session_id", "name", "assigned_users", "label_schemas", "deleted"])
@@ -215,21 +202,12 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
     needs_target = is_update | is_delete | (is_create & pl.col("overrides").is_not_null())
     session_found = pl.col("labeling_session_id").is_not_null()
     first_create = pl.col("submission_id") == pl.col("submission_id").first().over("assessment_id", "action")
-    too_long = [
-        _reason(pl.col(column).str.len_chars() > MAX_ID_CHARS,
-                pl.format("{} is {} characters long: at most {} are allowed", pl.lit(column),
-                          pl.col(column).str.len_chars(), pl.lit(MAX_ID_CHARS)))
-        for column in ("submission_id", "assessment_id", "trace_id", "span_id", "session", "source_id", "overrides")
-    ]
     rules = [
         _reason(~action.is_in(ACTIONS), pl.format("action '{}' is not one of: {}", action, pl.lit(", ".join(ACTIONS)))),
         _reason(is_create & ~kind.is_in(KINDS), pl.format("kind '{}' is not one of: {}", kind, pl.lit(", ".join(KINDS)))),
         _reason(is_create & ~is_skip & (name.is_null() | (name.str.strip_chars() == "")),
                 pl.lit("name is missing: a feedback or expectation needs the name of what it assesses")),
-        _reason(name.str.len_chars() > MAX_NAME_CHARS,
-                pl.format("name is {} characters long: at most {} are allowed", name.str.len_chars(),
-                          pl.lit(MAX_NAME_CHARS))),
-        *too_long,
+        *(_reason(condition, message) for condition, message in limit_rules()),
         _reason(is_create & pl.col("trace_id").is_null() & pl.col("client_request_id").is_null(),
                 pl.lit("trace_id is missing: give the trace_id (tr-…) or the client_request_id of the traced request")),
         _reason(pl.col("trace_id").is_null() & pl.col("client_request_id").is_not_null(),
@@ -240,15 +218,6 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
         _reason(~pl.col("source_type").is_in(SOURCE_TYPES),
                 pl.format("source.source_type '{}' is not one of: {}", pl.col("source_type"),
                           pl.lit(", ".join(SOURCE_TYPES)))),
-        _reason(pl.col("value").str.len_bytes() > MAX_VALUE_BYTES,
-                pl.format("value is {} bytes of JSON: at most {} are allowed", pl.col("value").str.len_bytes(),
-                          pl.lit(MAX_VALUE_BYTES))),
-        _reason(pl.col("rationale").str.len_chars() > MAX_RATIONALE_CHARS,
-                pl.format("rationale is {} characters long: at most {} are allowed",
-                          pl.col("rationale").str.len_chars(), pl.lit(MAX_RATIONALE_CHARS))),
-        _reason(pl.col("metadata").str.len_bytes() > MAX_METADATA_BYTES,
-                pl.format("metadata is {} bytes of JSON: at most {} are allowed", pl.col("metadata").str.len_bytes(),
-                          pl.lit(MAX_METADATA_BYTES))),
         _reason((is_update | is_delete) & pl.col("assessment_id").is_null(),
                 pl.format("assessment_id is missing: name the assessment to {}", action)),
         _reason(needs_target & pl.col("target_id").is_not_null() & ~has_target,

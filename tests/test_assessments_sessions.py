@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from feedback_pipeline import assessment_tables as tables
+from feedback_pipeline import item_status, sessions
 from feedback_pipeline.search import search_assessments
-from feedback_pipeline import sessions
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.entities import AssessmentSource
 from feedback_pipeline.exports import import_traces
@@ -42,7 +42,7 @@ def test_item_status_follows_answers_skips_and_rejections(home):
     ])
     assert not run_pending(home, echo=_quiet).failures
 
-    status = sessions.item_status(items, search_assessments(lake=lake, include_invalid=True), reviews_per_item=1)
+    status = item_status.item_status(items, search_assessments(lake=lake, include_invalid=True), reviews_per_item=1)
     by_trace = dict(zip(status["trace_id"], status["status"], strict=True))
     assert (by_trace[first], by_trace[second], by_trace[third]) == ("completed", "skipped", "pending")
     reasons = lake.read(tables.REJECTIONS)["reason"].to_list()

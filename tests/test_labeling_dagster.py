@@ -12,7 +12,7 @@ import pytest
 import feedback_pipeline as fp
 from assets.labeling import label_schemas, labeling_sessions, session_items
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline import sessions
+from feedback_pipeline import item_status, sessions
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
 from sensors.labeling import labeling_definitions_sensor, pending_run_requests, session_refresh_schedule
@@ -115,7 +115,7 @@ def test_session_items_snapshot_refresh_and_immutability(home, instance):
     after = items(home, sid)
     assert after["trace_id"].to_list() == ["tr-0000", "tr-0001", "tr-0002", "tr-0004", "tr-0006", "tr-0008", "tr-0010", "tr-0012", "tr-0100"]
     assert after.filter(pl.col("trace_id") == "tr-0000")["response_preview"].item() == "Summary: all good (0)"
-    status = sessions.item_status(after, home.lake().read("assessments"), 1)
+    status = item_status.item_status(after, home.lake().read("assessments"), 1)
     assert status.filter(pl.col("trace_id") == "tr-0000")["status"].item() == "completed"
 
 

@@ -129,7 +129,7 @@ def test_submit_lands_one_submission_per_answer_and_opens_the_next_item(home):
     assert landed["rating"]["value"] == 4 and landed["correct"]["value"] is True
     assert landed["issues"]["value"] == ["Too long"] and landed["expected_facts"]["value"] == ["City 1 is the capital"]
     assert landed["expected_facts"]["kind"] == "expectation" and landed["quality"]["kind"] == "feedback"
-    queue = alice.get("/sessions/triage?status=done").text
+    queue = alice.get("/sessions/triage?status=answered").text
     assert 'data-item="it-0001"' in queue and 'data-item="it-0002"' not in queue
     assert '<progress id="my-progress" value="1" max="3">' in queue
 
@@ -148,6 +148,14 @@ def test_invalid_answers_get_clear_messages_and_nothing_lands(home):
     assert "an answer is required" in text
     assert 'value="9"' in text, "what the reviewer typed is kept"
     assert post_item(alice, "it-0001", {"answer:rating": "many"}).status_code == 422
+    assert submissions(home) == []
+
+
+def test_a_comment_longer_than_a_rationale_may_be_is_refused_at_the_form(home):
+    alice = sign_in(home, "alice@example.com")
+    response = post_item(alice, "it-0001", {**FULL_ANSWER, "comment:quality": "c" * 10_001})
+    assert response.status_code == 422
+    assert "the comment has 10001 characters: at most 10000 are allowed" in response.text
     assert submissions(home) == []
 
 
@@ -181,14 +189,14 @@ def test_skip_then_change_an_answer_with_an_override(home):
     assert changed["expected_facts"]["overrides"] is None, "a newer expectation supersedes; only feedback is overridden"
     page = alice.get("/sessions/triage/items/it-0001").text
     assert 'value="Bad" checked' in page and 'value="Better fact"' in page and 'value="City 1 is the capital"' not in page
-    assert 'data-item="it-0001"' in alice.get("/sessions/triage?status=done").text
+    assert 'data-item="it-0001"' in alice.get("/sessions/triage?status=answered").text
 
 
 def test_a_fresh_process_reads_pending_submissions_from_the_landing_zone(home):
     alice = sign_in(home, "alice@example.com")
     post_item(alice, "it-0002", FULL_ANSWER)
     again = sign_in(home, "alice@example.com", create_app(home, ttl=0))
-    assert 'data-item="it-0002"' in again.get("/sessions/triage?status=done").text
+    assert 'data-item="it-0002"' in again.get("/sessions/triage?status=answered").text
     assert 'value="Good" checked' in again.get("/sessions/triage/items/it-0002").text
 
 
@@ -198,7 +206,7 @@ def test_a_submit_is_seen_at_once_by_another_app_process(home):
     second.state.review.data.pending.refresh()
     post_item(alice, "it-0001", FULL_ANSWER)
     other = TestClient(second, cookies=alice.cookies)
-    assert 'data-item="it-0001"' in other.get("/sessions/triage?status=done").text, "no waiting for a refresh"
+    assert 'data-item="it-0001"' in other.get("/sessions/triage?status=answered").text, "no waiting for a refresh"
 
 
 def test_lake_assessments_count_but_other_reviewers_answers_stay_hidden(home):
@@ -367,6 +375,8 @@ def test_expectations_api_and_client_request_id(home):
         ({"trace_id": "t", "name": "", "value": 1, "user_id": "u"}, "name"),
         ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "colour": "red"}, "colour"),
         ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "submission_id": "bad"}, "submission_id"),
+        ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u" * 257}, "user_id"),
+        ({"trace_id": "t", "name": "x", "value": 1, "user_id": "u", "comment": "c" * 10_001}, "comment"),
     ],
 )
 def test_feedback_api_names_the_bad_field(home, body, field):

@@ -199,5 +199,5 @@ def test_answers_become_assessments_after_run(home, page):
         quality = stored.filter(pl.col("assessment_name") == "summary_quality").row(0, named=True)
         assert json.loads(quality["assessment_value"]) == "Yes" and quality["rationale"] == "to the point"
         page.goto(first)
-        assert page.inner_text("#item-status") == "done"
+        assert page.inner_text("#item-status") == "answered"
         assert page.is_checked("input[name='answer:summary_quality'][value=Yes]")

@@ -1,4 +1,4 @@
-"""The Review App's answer index agrees with the answers fold and `sessions.item_status`, however it is fed."""
+"""The Review App's answer index agrees with the answers fold and `item_status`, however it is fed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from feedback_pipeline.review_app.queue import pending_row
 from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, lake_answer_rows, processed_ids
-from feedback_pipeline.sessions import item_status
+from feedback_pipeline.item_status import item_status
 from feedback_pipeline.submissions import submission
 from tests.review_app_seed import assessment_rows
 
@@ -77,10 +77,10 @@ def expected(items: SessionItems, lake: pl.DataFrame, rejections: pl.DataFrame, 
 
 def mine_status(row: dict, reviewer: str, needed: int) -> str:
     if reviewer in row["reviewers"]:
-        return "done"
+        return "answered"
     if reviewer in row["skipped_by"]:
         return "skipped"
-    return "complete" if row["status"] == "completed" else "pending"
+    return "completed" if row["status"] == "completed" else "pending"
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -107,7 +107,7 @@ def test_the_index_fed_at_once_or_row_by_row_matches_the_fold(seed, needed):
             assert {row["item_id"]: row["reviews"] for row in queue} == {i: by_item[i]["reviews"] for i in items.ids}
             assert all(index.status(item_id, reviewer) == s for item_id, s in statuses.items())
             counts = index.counts(reviewer)
-            for name in ("pending", "skipped", "done", "complete"):
+            for name in ("pending", "skipped", "answered", "completed"):
                 assert counts[name] == list(statuses.values()).count(name), (reviewer, name)
             assert counts["session_complete"] == status.filter(pl.col("status") == "completed").height
             pending_after = [i for i in items.ids[3:] + items.ids[:2] if statuses[i] == "pending"]

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import feedback_pipeline as fp
-from feedback_pipeline import definition_events, schemas, sessions
+from feedback_pipeline import definition_events, item_status, schemas, sessions
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
 from tests.labeling_traces import trace_rows
@@ -62,7 +62,7 @@ def test_label_schema_objects_are_accepted_as_names(home):
         ({"reviews_per_item": 0}, r"reviews_per_item is 0: expected a whole number >= 1"),
         ({"assigned_users": "alice"}, r"assigned_users is 'alice': expected a list"),
         ({"refresh_cron": "hourly"}, r"refresh_cron is 'hourly': expected five fields"),
-        ({"refresh_cron": "61 * * * *"}, r"cron minute '61': expected values from 0 to 59"),
+        ({"refresh_cron": "61 * * * *"}, r"refresh_cron is '61 \* \* \* \*': .*out of range"),
         ({"trace_filter": {"tag": {"env": "prod"}}}, r"trace_filter keys \['tag'\]: expected only"),
         ({"trace_filter": {"state": "FINE"}}, r"trace_filter.state \['FINE'\]: expected among OK"),
         ({"trace_filter": {"sample": {"n": 0}}}, r"trace_filter.sample.n is 0"),
@@ -230,7 +230,7 @@ def test_item_status_from_assessments():
         ("tr-0003", "s", "summary_quality", "feedback", "carol", False),
         ("tr-0004", "other", "summary_quality", "feedback", "alice", True),
     )
-    status = sessions.item_status(items, given, reviews_per_item=2)
+    status = item_status.item_status(items, given, reviews_per_item=2)
     assert status.select("trace_id", "status", "reviews").rows() == [
         ("tr-0000", "completed", 2),
         ("tr-0001", "in_progress", 1),
@@ -240,10 +240,10 @@ def test_item_status_from_assessments():
     ]
     assert status["reviewers"].to_list()[0] == ["alice", "bob"]
     assert status["skipped_by"].to_list()[2] == ["bob"]
-    assert sessions.item_status(items, given, reviews_per_item=1)["status"].to_list()[:2] == ["completed", "completed"]
-    assert sessions.reviewer_progress(items, given).rows() == [("alice", 2, 0), ("bob", 1, 1)]
-    assert sessions.progress_counts(status) == {"items": 5, "pending": 2, "in_progress": 1, "completed": 1, "skipped": 1}
-    assert sessions.item_status(items, assessments(), 1)["status"].unique().to_list() == ["pending"]
+    assert item_status.item_status(items, given, reviews_per_item=1)["status"].to_list()[:2] == ["completed", "completed"]
+    assert item_status.reviewer_progress(items, given).rows() == [("alice", 2, 0), ("bob", 1, 1)]
+    assert item_status.progress_counts(status) == {"items": 5, "pending": 2, "in_progress": 1, "completed": 1, "skipped": 1}
+    assert item_status.item_status(items, assessments(), 1)["status"].unique().to_list() == ["pending"]
 
 
 # ---------------------------------------------------------------- cron
@@ -290,3 +290,13 @@ def test_sessions_cli_prints_progress_per_reviewer(home, cli):
     assert lines == {"alice@example.com": ["1", "0"], "bob@example.com": ["0", "1"]}
     missing = cli("sessions", "show", "nope", check=False)
     assert missing.returncode != 0 and b"labeling session 'nope' does not exist" in missing.stderr
+
+
+def test_cron_expressions_are_read_by_croniter():
+    at = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # a Sunday
+    assert sessions.cron_matches("0 14 22 * 1", at), "day of month or day of week, as cron reads them"
+    assert sessions.cron_matches("0 9-17/4 * * *", at.replace(hour=13))
+    assert not sessions.cron_matches("0 9-17/4 * * *", at)
+    for bad in ("0 * * *", "61 * * * *", "0 * * * mon-xyz", 5):
+        with pytest.raises(ValueError, match="refresh_cron is .*expected five fields"):
+            sessions.check_cron(bad)

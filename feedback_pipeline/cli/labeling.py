@@ -46,7 +46,7 @@ def sessions_group() -> None:
 @sessions_group.command("list")
 def list_sessions() -> None:
     """One line per live session: items and their status."""
-    from feedback_pipeline import sessions
+    from feedback_pipeline import item_status, sessions
 
     home = FeedbackHome.from_env()
     items, assessments = _lake_frames(home)
@@ -57,7 +57,7 @@ def list_sessions() -> None:
     click.echo(f"{'name':<28} {'items':>6} {'completed':>9} {'in progress':>11} {'skipped':>7} {'pending':>7}  reviewers")
     for session in found:
         mine = items.filter(pl.col("session_id") == session.labeling_session_id)
-        counts = sessions.progress_counts(sessions.item_status(mine, assessments, session.reviews_per_item))
+        counts = item_status.progress_counts(item_status.item_status(mine, assessments, session.reviews_per_item))
         click.echo(
             f"{session.name:<28} {counts['items']:>6} {counts['completed']:>9} {counts['in_progress']:>11} "
             f"{counts['skipped']:>7} {counts['pending']:>7}  {', '.join(session.assigned_users) or '-'}"
@@ -68,7 +68,7 @@ def list_sessions() -> None:
 @click.argument("name")
 def show_session(name: str) -> None:
     """A session's definition, item status and per-reviewer progress."""
-    from feedback_pipeline import sessions
+    from feedback_pipeline import item_status, sessions
 
     home = FeedbackHome.from_env()
     try:
@@ -77,8 +77,8 @@ def show_session(name: str) -> None:
         raise click.ClickException(str(exc)) from None
     items, assessments = _lake_frames(home)
     mine = items.filter(pl.col("session_id") == session.labeling_session_id)
-    status = sessions.item_status(mine, assessments, session.reviews_per_item)
-    counts = sessions.progress_counts(status)
+    status = item_status.item_status(mine, assessments, session.reviews_per_item)
+    counts = item_status.progress_counts(status)
     click.echo(f"session          {session.name} ({session.labeling_session_id})")
     click.echo(f"review app       {session.url}")
     click.echo(f"label schemas    {', '.join(session.label_schemas) or '-'}")
@@ -91,7 +91,7 @@ def show_session(name: str) -> None:
         f"items            {counts['items']}: {counts['completed']} completed, {counts['in_progress']} in progress, "
         f"{counts['skipped']} skipped, {counts['pending']} pending"
     )
-    progress = sessions.reviewer_progress(mine, assessments)
+    progress = item_status.reviewer_progress(mine, assessments)
     reviewers = list(dict.fromkeys(session.assigned_users + progress["assessor_id"].to_list()))
     if reviewers:
         click.echo(f"{'reviewer':<32} {'answered':>8} {'skipped':>7}")

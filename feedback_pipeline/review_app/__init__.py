@@ -38,7 +38,8 @@ from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, nor
 from feedback_pipeline.review_app.adjudication import adjudication_router, session_quality
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
 from feedback_pipeline.review_app.feedback_api import feedback_router, validation_error_response
-from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, STATUSES, ReviewData
+from feedback_pipeline.item_status import REVIEWER_STATUSES
+from feedback_pipeline.review_app.queue import REVIEW_APP_LABEL, ReviewData
 from feedback_pipeline.review_app.session_answers import SessionAnswers
 from feedback_pipeline.submissions import land_submissions, submission
 
@@ -291,13 +292,13 @@ def create_app(
         if isinstance(found, Response):
             return found
         reviewer, session = found
-        if status not in ("all", *STATUSES):
+        if status not in ("all", *REVIEWER_STATUSES):
             return state.problem(
-                request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(STATUSES)}", reviewer
+                request, 400, "Unknown filter", f"status {status!r}: expected one of all, {', '.join(REVIEWER_STATUSES)}", reviewer
             )
         given = answers(request, session)
         queue = given.queue(reviewer)
-        rank = {s: i for i, s in enumerate(STATUSES)}
+        rank = {s: i for i, s in enumerate(REVIEWER_STATUSES)}
         rows = sorted((r for r in queue if status in ("all", r["status"])), key=lambda r: rank[r["status"]])
         first = next((r for r in queue if r["status"] == "pending"), None)
         return state.render(
@@ -307,7 +308,7 @@ def create_app(
             session=session,
             items=rows,
             status=status,
-            statuses=STATUSES,
+            statuses=REVIEWER_STATUSES,
             progress=given.counts(reviewer),
             first_pending=first,
             quality=session_quality(state, session, reviewer),

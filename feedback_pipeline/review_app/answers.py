@@ -17,6 +17,7 @@ import polars as pl
 
 from feedback_pipeline.input_types import INPUT_TYPES, Input, input_from_parameters
 from feedback_pipeline.schemas import current_schemas
+from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS
 
 SKIP_NAME = "_skip"
 
@@ -106,6 +107,8 @@ def parse_answers(
         comment = (form.get(f"comment:{question.name}") or [""])[0].strip() if question.enable_comment else ""
         if problem:
             errors[question.name] = problem
+        elif len(comment) > MAX_RATIONALE_CHARS:
+            errors[question.name] = f"the comment has {len(comment)} characters: at most {MAX_RATIONALE_CHARS} are allowed"
         elif value is None and question.required:
             errors[question.name] = "an answer is required"
         elif value is None and comment:

@@ -24,23 +24,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from feedback_pipeline.landing import LandingZone
 from feedback_pipeline.review_app.access import AccessRegistry
+from feedback_pipeline.submission_contract import max_chars
 from feedback_pipeline.submissions import land_submissions, submission
 
 API_LABEL = "api"
-_ID = Field(default=None, min_length=1, max_length=256)
 
 
 class _AssessmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    trace_id: str | None = Field(default=None, min_length=1, max_length=256, description="The MLflow trace id (tr-…).")
+    trace_id: str | None = Field(default=None, min_length=1, max_length=max_chars("trace_id"), description="The MLflow trace id (tr-…).")
     client_request_id: str | None = Field(
-        default=None, min_length=1, max_length=256, description="The application's own request id, instead of trace_id."
+        default=None, min_length=1, max_length=max_chars("client_request_id"),
+        description="The application's own request id, instead of trace_id.",
     )
-    name: str = Field(min_length=1, max_length=250, description="The assessment name, e.g. user_satisfaction.")
-    comment: str | None = Field(default=None, max_length=10_000, description="Free text; becomes the rationale.")
-    user_id: str = Field(min_length=1, max_length=320, description="The end user's id; becomes the source_id.")
-    span_id: str | None = _ID
+    name: str = Field(min_length=1, max_length=max_chars("name"), description="The assessment name, e.g. user_satisfaction.")
+    comment: str | None = Field(default=None, max_length=max_chars("rationale"), description="Free text; becomes the rationale.")
+    user_id: str = Field(min_length=1, max_length=max_chars("source_id"), description="The end user's id; becomes the source_id.")
+    span_id: str | None = Field(default=None, min_length=1, max_length=max_chars("span_id"))
     metadata: dict[str, Any] = Field(default_factory=dict)
     submission_id: str | None = Field(
         default=None,

@@ -37,7 +37,6 @@ from feedback_pipeline.review_app.session_answers import (
 from feedback_pipeline.sessions import live_sessions
 
 REVIEW_APP_LABEL = "review-app"
-STATUSES = ("pending", "skipped", "done", "complete")
 
 
 class TableCache:

@@ -6,7 +6,7 @@ per request; here they are dictionary and set lookups over an index that is buil
 version (vectorised reads, then one pass over the rows) and then kept current by folding in the
 Review App's pending submissions as they arrive, one row at a time.
 
-The index holds exactly what `feedback_pipeline.sessions.item_status` and the answers fold define:
+The index holds exactly what `feedback_pipeline.item_status` and the answers fold define:
 the session's valid `assessments`, plus pending submissions that are in neither `assessments` nor
 `rejections`, minus the assessments a pending submission overrides.
 """
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from feedback_pipeline.review_app.trace_view import TraceView, trace_view
-from feedback_pipeline.sessions import ANSWER_KINDS, SKIP_KIND
+from feedback_pipeline.item_status import ANSWER_KINDS, ANSWERED, COMPLETED, PENDING, SKIP_KIND, SKIPPED, status_of
 
 QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
 VIEWS_KEPT = 256
@@ -215,32 +215,29 @@ class SessionAnswers:
             self._complete.discard(trace_id)
 
     def status(self, item_id: str, reviewer: str) -> str:
-        """done (I answered), skipped (I skipped, never answered), complete (enough others did), pending."""
+        """The item's status for `reviewer` (`item_status.status_of`: answered, skipped, completed, pending)."""
         with self.lock:
             return self._status(self.items.traces[self.items.positions[item_id]], reviewer)
 
     def _status(self, trace_id: str, reviewer: str) -> str:
-        reviewers = self._reviewers.get(trace_id, frozenset())
-        if reviewer in reviewers:
-            return "done"
-        if reviewer in self._skippers.get(trace_id, frozenset()):
-            return "skipped"
-        return "complete" if len(reviewers) >= self.reviews_per_item else "pending"
+        reviewers, skippers = self._reviewers.get(trace_id, frozenset()), self._skippers.get(trace_id, frozenset())
+        return status_of(reviewers, skippers, self.reviews_per_item, reviewer)
 
     def counts(self, reviewer: str) -> dict[str, int]:
-        """My items by status, the total, how many I settled, and how many have enough reviews."""
+        """My items by status (`item_status.REVIEWER_STATUSES`), the total, how many I settled, and how many
+        have enough reviews."""
         per_trace = self.items.items_per_trace
         with self.lock:
             answered = self._answered.get(reviewer, set())
             skipped = self._skipped.get(reviewer, set()) - answered
-            done = sum(per_trace.get(t, 0) for t in answered)
+            mine = sum(per_trace.get(t, 0) for t in answered)
             skips = sum(per_trace.get(t, 0) for t in skipped)
             session_complete = sum(per_trace.get(t, 0) for t in self._complete)
-            complete = session_complete - sum(per_trace.get(t, 0) for t in (answered | skipped) & self._complete)
+            others = session_complete - sum(per_trace.get(t, 0) for t in (answered | skipped) & self._complete)
         total = len(self.items.ids)
         return {
-            "pending": total - done - skips - complete, "skipped": skips, "done": done, "complete": complete,
-            "total": total, "mine_settled": done + skips + complete, "session_complete": session_complete,
+            PENDING: total - mine - skips - others, SKIPPED: skips, ANSWERED: mine, COMPLETED: others,
+            "total": total, "mine_settled": mine + skips + others, "session_complete": session_complete,
         }
 
     def queue(self, reviewer: str) -> list[dict[str, Any]]:
