@@ -32,7 +32,8 @@ import polars as pl
 from feedback_pipeline import adjudication, schemas
 from feedback_pipeline.input_types import INPUT_CLASSES
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.sessions import ANSWER_KINDS, live_sessions
+from feedback_pipeline.item_status import ANSWER_KINDS
+from feedback_pipeline.sessions import live_sessions
 
 TABLE = "label_agreement"
 PAIRS_TABLE = "label_agreement_pairs"

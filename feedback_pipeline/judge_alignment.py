@@ -25,7 +25,7 @@ import polars as pl
 from feedback_pipeline import adjudication
 from feedback_pipeline.agreement import UTC_TIME, cohen_kappa, question_types, value_key
 from feedback_pipeline.lake import Lake
-from feedback_pipeline.sessions import ANSWER_KINDS
+from feedback_pipeline.item_status import ANSWER_KINDS
 
 TABLE = "judge_alignment"
 JUDGE_SOURCES = ("LLM_JUDGE", "CODE")

@@ -97,12 +97,12 @@ def test_datasets_take_the_adjudicated_value_and_count_what_is_unsettled(home):
     lake = home.lake()
     ids = ["a-topic-tr-1-alice", "a-topic-tr-1-bob", "a-topic-tr-1-carol"]
     world(lake, [gold("lead", "tr-1", "topic", "other", ids, session="session-s1", kind="expectation")])
-    build, _ = datasets.prepare_version(lake, "summaries", now=datetime.now(UTC), config=datasets.DatasetConfig("majority"))
+    build = datasets.publish_version(lake, "summaries", now=datetime.now(UTC), config=datasets.DatasetConfig("majority")).build
     values = dict(build.expectation_values.join(build.records.select("dataset_record_id", "trace_id"), on="dataset_record_id")
                   .filter(pl.col("assessment_name") == "topic").select("trace_id", "value").iter_rows())
     assert values["tr-1"] == '"other"'  # the gold value, over the majority (shipping)
     assert build.disagreements == {}  # tr-1 was the only disagreement, and it is settled
     late = answer("dave", "tr-1", "topic", "billing", session="session-s1", kind="expectation", minutes=120)
     world(lake, [gold("lead", "tr-1", "topic", "other", ids, session="session-s1", kind="expectation"), late])
-    build, _ = datasets.prepare_version(lake, "summaries", now=datetime.now(UTC))
+    build = datasets.publish_version(lake, "summaries", now=datetime.now(UTC)).build
     assert build.disagreements == {"topic": 1}  # a later answer differing from the gold value reopens tr-1
