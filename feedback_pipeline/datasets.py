@@ -9,9 +9,10 @@ Records follow MLflow's `EvaluationDataset` (reference §6): keyed by
 (outputs and source from the latest trace, tags dict-merged in request order). Each build is
 made from the current assessments, so an overridden or deleted expectation leaves the dataset;
 only `created_time` (and `updated_time` of unchanged records) carry over from the previous
-version. When reviewers disagree on an expectation the `disagreement` rule decides
+version. When reviewers disagree on an expectation an adjudicator's gold value
+(`feedback_pipeline.adjudication`) wins; without one the `disagreement` rule decides
 (`DatasetConfig`): `latest` (default) or `majority` (the most frequent value for categorical
-schemas, ties to the latest).
+schemas, ties to the latest). The `disagreements` a build reports are those still unsettled.
 
 Nested values are JSON text columns; what readers filter on is typed (`TABLE_SCHEMA`).
 The Delta version of `evaluation_datasets/<name>` is the dataset version. `publish_version` builds
@@ -31,6 +32,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from feedback_pipeline import adjudication
 from feedback_pipeline.input_types import DISCRETE_TYPES, INPUT_TYPES, input_from_parameters
 from feedback_pipeline.json_values import value_facts
 from feedback_pipeline.schemas import current_schemas
@@ -220,20 +222,50 @@ def expectation_schemas(label_schemas: pl.DataFrame) -> pl.DataFrame:
     return current.filter(pl.col("type") == "expectation").select("name", "input_type", pl.col("input").cast(pl.String))
 
 
+def _adjudicated(values: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The latest adjudication per (record, expectation name), the other values, and the unsettled
+    disagreements per name: values that differ with no adjudication, or differ from the adjudicated
+    value without being among the assessments it settled (answers that came after it)."""
+    group = ["dataset_record_id", "assessment_name"]
+    gold = (
+        values.filter(pl.col("settles").is_not_null())
+        .group_by(group, maintain_order=True)
+        .agg(pl.col("value").last(), pl.col("assessment_id").last().alias("ids"), pl.col("settles").last())
+    )
+    plain = values.filter(pl.col("settles").is_null())
+    settled = gold.select(*group, pl.col("value").alias("gold"), pl.col("settles").alias("settled"))
+    open_rows = plain.join(settled, on=group, how="left").with_columns(
+        pl.when(pl.col("gold").is_null())
+        .then(pl.lit(None, pl.Boolean))
+        .otherwise((pl.col("value") != pl.col("gold")) & ~pl.col("settled").list.contains(pl.col("assessment_id")))
+        .alias("_open")
+    )
+    unsettled = open_rows.group_by(group).agg(
+        (pl.col("value").n_unique() > 1).alias("differ"), pl.col("gold").is_not_null().any().alias("adjudicated"),
+        pl.col("_open").any().alias("reopened"),
+    ).filter(pl.when(pl.col("adjudicated")).then(pl.col("reopened").fill_null(False)).otherwise(pl.col("differ")))
+    counts = {row["assessment_name"]: row["len"] for row in unsettled.group_by("assessment_name").len().sort("assessment_name").to_dicts()}
+    return gold.select(*group, "value", pl.concat_list("ids").alias("ids")), plain, counts
+
+
 def _resolve(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig) -> tuple[pl.DataFrame, dict[str, int]]:
-    """One value per (record, expectation name) by the disagreement rule, plus disagreements per name."""
+    """One value per (record, expectation name): the adjudicated one, else by the disagreement rule;
+    plus the disagreements per name still unsettled."""
     group = ["dataset_record_id", "assessment_name"]
     values = values.sort("_when", "assessment_id")
-    distinct = values.group_by(group).agg(pl.col("value").n_unique().alias("distinct"))
-    disagreements = {
-        row["assessment_name"]: row["len"]
-        for row in distinct.filter(pl.col("distinct") > 1).group_by("assessment_name").len().sort("assessment_name").to_dicts()
-    }
+    gold, values, disagreements = _adjudicated(values)
+    resolved = _by_rule(values, schemas, config)
+    return pl.concat([gold, resolved.join(gold.select(group), on=group, how="anti")], how="vertical"), disagreements
+
+
+def _by_rule(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig) -> pl.DataFrame:
+    """One value per (record, expectation name) by the `latest` or `majority` rule."""
+    group = ["dataset_record_id", "assessment_name"]
     latest = values.group_by(group).agg(
         pl.col("value").last(), pl.col("assessment_id").last().alias("ids"), pl.col("_when").last()
     ).with_columns(pl.concat_list("ids").alias("ids"))
     if config.disagreement == "latest":
-        return latest.drop("_when"), disagreements
+        return latest.drop("_when")
     categorical = schemas.filter(pl.col("input_type").is_in(DISCRETE_TYPES)).get_column("name")
     typed = schemas.get_column("name")
     majority_names = values.filter(pl.col("assessment_name").is_in(categorical) | ~pl.col("assessment_name").is_in(typed))
@@ -246,7 +278,7 @@ def _resolve(values: pl.DataFrame, schemas: pl.DataFrame, config: DatasetConfig)
         .select(*group, "value", "ids")
     )
     rest = latest.drop("_when").join(counted.select(group), on=group, how="anti")
-    return pl.concat([counted, rest], how="vertical"), disagreements
+    return pl.concat([counted, rest], how="vertical")
 
 
 def build_dataset(
@@ -299,6 +331,7 @@ def build_dataset(
         "assessment_id",
         pl.col("assessment_value").str.strip_chars().alias("value"),
         pl.coalesce("updated_at", "created_at").alias("_when"),
+        (adjudication.settles() if "metadata" in values.columns else pl.lit(None, pl.List(pl.String))).alias("settles"),
     )
     resolved, disagreements = _resolve(values, schemas, config)
 
@@ -581,7 +614,7 @@ INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "traces": {"trace_id": pl.String(), "request": pl.String(), "response": pl.String(), "tags": pl.String(), "request_time": UTC_TIME},
     "assessments": {
         "assessment_id": pl.String(), "trace_id": pl.String(), "assessment_name": pl.String(), "kind": pl.String(),
-        "assessment_value": pl.String(), "source_type": pl.String(), "valid": pl.Boolean(),
+        "assessment_value": pl.String(), "source_type": pl.String(), "valid": pl.Boolean(), "metadata": pl.String(),
         "created_at": UTC_TIME, "updated_at": UTC_TIME,
     },
     "labeling_sessions": {"labeling_session_id": pl.String(), "name": pl.String(), "dataset": pl.String(), "deleted": pl.Boolean()},

@@ -48,6 +48,7 @@ EVENT_SCHEMA = pl.Schema(
         "reservation_minutes": pl.Int64,
         "guidelines": pl.String,
         "assignments": pl.String,
+        "adjudicators": pl.List(pl.String),
     }
 )
 

@@ -141,6 +141,9 @@ class Input(ABC):
     input_type: ClassVar[str]
     discrete: ClassVar[bool] = False
     """A few distinct values (a majority vote between reviewers means something)."""
+    agreement_level: ClassVar[str | None] = "nominal"
+    """Krippendorff's level of measurement for agreement between reviewers (`feedback_pipeline.agreement`);
+    None: no alpha, the exact-match rate. A categorical list is nominal over the whole selection."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.required, bool):
@@ -303,6 +306,7 @@ class InputNumeric(Input):
     min_value: float | None = None
     max_value: float | None = None
     input_type: ClassVar[str] = "numeric"
+    agreement_level: ClassVar[str | None] = "interval"
 
     def check_parameters(self) -> None:
         low = _bound(type(self).__name__, "min_value", self.min_value)
@@ -361,6 +365,7 @@ class InputText(Input):
 
     max_length: int | None = None
     input_type: ClassVar[str] = "text"
+    agreement_level: ClassVar[str | None] = None
 
     def check_parameters(self) -> None:
         _limit(type(self).__name__, "max_length", self.max_length)
@@ -402,6 +407,7 @@ class InputTextList(Input):
     max_length_each: int | None = None
     max_count: int | None = None
     input_type: ClassVar[str] = "text_list"
+    agreement_level: ClassVar[str | None] = None
 
     def check_parameters(self) -> None:
         _limit(type(self).__name__, "max_length_each", self.max_length_each)

@@ -53,6 +53,7 @@ TABLE_SCHEMA = pl.Schema(
         "reservation_minutes": pl.Int64,
         "guidelines": pl.String,
         "assignments": pl.String,
+        "adjudicators": pl.List(pl.String),
         "created_at": UTC_TIME,
         "updated_at": UTC_TIME,
         "deleted": pl.Boolean,
@@ -318,7 +319,7 @@ def refresh_session(
 
 SESSION_FIELDS = [
     "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron",
-    "reservation_minutes", "guidelines", "assignments",
+    "reservation_minutes", "guidelines", "assignments", "adjudicators",
 ]
 
 
@@ -383,6 +384,7 @@ class LabelingSession:
     reservation_minutes: int = DEFAULT_RESERVATION_MINUTES
     guidelines: str | None = None
     assignments: dict[str, list[str]] = field(default_factory=dict)
+    adjudicators: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     home: FeedbackHome | None = field(default=None, repr=False, compare=False)
@@ -420,11 +422,11 @@ def _home(home: FeedbackHome | None) -> FeedbackHome:
     return home or FeedbackHome.from_env()
 
 
-def _users(users: object) -> list[str]:
+def _users(users: object, field: str = "assigned_users") -> list[str]:
     if users is None:
         return []
     if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
-        raise FieldError("assigned_users", f"assigned_users is {users!r}: expected a list of user names or emails")
+        raise FieldError(field, f"{field} is {users!r}: expected a list of user names or emails")
     return list(dict.fromkeys(users))
 
 
@@ -497,6 +499,7 @@ def put_event(session: LabelingSession) -> dict:
         "reservation_minutes": session.reservation_minutes,
         "guidelines": session.guidelines,
         "assignments": json.dumps(session.assignments, sort_keys=True) if session.assignments else None,
+        "adjudicators": session.adjudicators,
     }
 
 
@@ -517,6 +520,7 @@ def session_from_row(row: dict, home: FeedbackHome | None = None) -> LabelingSes
         reservation_minutes=int(row.get("reservation_minutes") or DEFAULT_RESERVATION_MINUTES),
         guidelines=row.get("guidelines"),
         assignments=json.loads(row["assignments"]) if row.get("assignments") else {},
+        adjudicators=list(row.get("adjudicators") or []),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         home=home,
@@ -557,6 +561,7 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
         assigned_users=_users(session.assigned_users),
         guidelines=guidelines or None,
         assignments=_assignments(session.assignments),
+        adjudicators=_users(session.adjudicators, "adjudicators"),
         trace_filter=validate_trace_filter(session.trace_filter),
     )
 
@@ -578,9 +583,13 @@ def create_labeling_session(
     reservation_minutes: int = DEFAULT_RESERVATION_MINUTES,
     guidelines: str | None = None,
     assignments: dict[str, list[str]] | None = None,
+    adjudicators: list[str] | None = None,
     home: FeedbackHome | None = None,
 ) -> LabelingSession:
-    """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter."""
+    """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter.
+
+    `adjudicators`: who may settle the reviewers' disagreements in the Review App (a gold value).
+    """
     home = _home(home)
     known = [s.name for s in schemas.list_label_schemas(home=home)]
     session = LabelingSession(
@@ -595,6 +604,7 @@ def create_labeling_session(
         reservation_minutes=reservation_minutes,
         guidelines=guidelines,
         assignments=assignments or {},
+        adjudicators=adjudicators or [],
         home=home,
     )
     session = validate_session(session, known)

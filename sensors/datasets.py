@@ -162,7 +162,7 @@ def evaluation_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeRe
     return _sensor_result(lake.lake(), context.instance)
 
 
-def _newest_materialization(instance: dg.DagsterInstance, after: int) -> int | None:
+def newest_materialization(instance: dg.DagsterInstance, after: int) -> int | None:
     """The storage id of the newest materialization of an input asset after `after`, or None."""
     newest = [
         records[0].storage_id
@@ -188,7 +188,7 @@ def evaluation_datasets_on_inputs_sensor(
     checks finish): the builds `evaluation_datasets_sensor` would request up to a minute later. The
     cursor is the event-log storage id of the last materialization acted on."""
     after = int(context.cursor or 0)
-    newest = _newest_materialization(context.instance, after)
+    newest = newest_materialization(context.instance, after)
     if newest is None:
         return dg.SkipReason("no input asset materialized since the last tick")
     context.update_cursor(str(newest))

@@ -54,3 +54,12 @@ def test_a_tiny_end_to_end_run_reaches_a_loaded_dataset(tmp_path):
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("end to end: 300 traces, 40 session items, 800 submissions -> "), line
     assert "40 dataset records" in line and "peak RSS" in line
+
+
+def test_the_quality_benchmark_prints_agreement_and_alignment_figures():
+    done = subprocess.run(
+        [sys.executable, "bench/quality.py", "--items", "300"], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "agreement" in done.stdout and "alignment" in done.stdout and "peak RSS" in done.stdout

@@ -18,7 +18,7 @@ from feedback_pipeline.home import FeedbackHome
 if TYPE_CHECKING:
     import dagster
 
-STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments", "sensors.datasets")
+STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments", "sensors.datasets", "sensors.quality")
 MAX_ROUNDS = 10_000
 
 

@@ -37,6 +37,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from feedback_pipeline.submission_contract import MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import AccessRegistry, hash_secret, normalise_email, sign_out
+from feedback_pipeline.review_app.adjudication import adjudication_router, session_quality
 from feedback_pipeline.review_app.answers import SKIP_NAME, form_values, parse_answers
 from feedback_pipeline.item_status import REVIEWER_STATUSES
 from feedback_pipeline.review_app.feedback_api import MAX_BODY_BYTES, feedback_router, validation_error_response
@@ -339,6 +340,8 @@ def create_app(
         session = visible_session(request, reviewer, name)
         return session if isinstance(session, Response) else (reviewer, session)
 
+    app.include_router(adjudication_router(state, reviewer_and_session))
+
     @app.get("/", include_in_schema=False)
     def my_sessions(request: Request) -> Response:
         reviewer = signed_in(request)
@@ -381,6 +384,7 @@ def create_app(
             statuses=REVIEWER_STATUSES,
             progress=given.counts(reviewer),
             first_pending=first,
+            quality=session_quality(state, session, reviewer),
         )
 
     def answers(request: Request, session: dict[str, Any]) -> SessionAnswers:
@@ -444,6 +448,10 @@ def create_app(
         if isinstance(found, Response):
             return found
         reviewer, context = found
+        if not state.data.may_answer(context["session"], reviewer):
+            return state.problem(
+                request, 403, "Not assigned", f"You adjudicate {name!r} but are not assigned to answer its items.", reviewer
+            )
         if not state.csrf_ok(request, (posted.get("csrf_token") or [""])[0], reviewer):
             return state.problem(
                 request, 403, "Form expired", "The form's security token did not match; reload the page and submit again.", reviewer

@@ -299,7 +299,13 @@ class ReviewData:
 
     @staticmethod
     def may_review(session: Mapping[str, Any], reviewer: str) -> bool:
-        """Assigned users only; anyone invited when the session assigns nobody."""
+        """Who may open the session: those who may answer, and its adjudicators."""
+        adjudicators = [str(u).strip().lower() for u in session.get("adjudicators") or []]
+        return ReviewData.may_answer(session, reviewer) or reviewer.lower() in adjudicators
+
+    @staticmethod
+    def may_answer(session: Mapping[str, Any], reviewer: str) -> bool:
+        """Assigned users only; anyone invited when the session assigns nobody (the pipeline's rule)."""
         assigned = [str(u).strip().lower() for u in session.get("assigned_users") or []]
         return not assigned or reviewer.lower() in assigned
 
