@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from feedback_pipeline.cli import assessments, datasets, demo, labeling, pipeline, review_app, traces
+from feedback_pipeline.cli import assessments, datasets, demo, labeling, mlflow, pipeline, review_app, traces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +27,4 @@ main.add_command(datasets.datasets_group)
 main.add_command(review_app.review_app)
 main.add_command(review_app.reviewers)
 main.add_command(review_app.api_keys)
+main.add_command(mlflow.mlflow_group)
