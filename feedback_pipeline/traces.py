@@ -823,6 +823,22 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return chat, tool_calls
 
 
+def _model_span_chat(spans: pl.DataFrame, root_chat: pl.DataFrame) -> pl.DataFrame:
+    """Chat messages of the last CHAT_MODEL or LLM span, for traces whose root span is not chat-shaped.
+
+    The shape MLflow's docs give an app (a root function calling the model client) keeps the
+    messages on the model span: its inputs are the request's messages, its outputs the reply.
+    """
+    calls = (
+        spans.filter(pl.col("span_type").is_in(["CHAT_MODEL", "LLM"]) & pl.col("inputs").is_not_null())
+        .join(root_chat.select("_row"), on="_row", how="anti")
+        .sort("_row", "_pos")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("inputs").last().alias("request"), pl.col("outputs").last().fill_null("null").alias("response"))
+    )
+    return _chat(calls)[0]
+
+
 def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Assemble the `traces` table rows from decoded, validated lines."""
     if good.is_empty():
@@ -895,6 +911,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         )
     )
     chat, openai_calls = _chat(rows.select("_row", "request", "response"))
+    chat = pl.concat([chat, _model_span_chat(spans, chat)])
     tool_calls = (
         pl.concat([_span_tool_calls(spans), openai_calls])
         .sort("_row", "_order")
