@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.resources import LakeResource
-from feedback_pipeline import datasets
+from feedback_pipeline import datasets, mlflow_datasets
 from feedback_pipeline.home import FeedbackHome
 
 evaluation_datasets_partitions = dg.DynamicPartitionsDefinition(name="evaluation_datasets")
@@ -26,6 +26,7 @@ class EvaluationDatasetConfig(dg.Config):
         return datasets.DatasetConfig(
             disagreement=self.disagreement or base.disagreement,
             include_outputs=base.include_outputs if self.include_outputs is None else self.include_outputs,
+            mlflow=base.mlflow,
         )
 
 
@@ -77,6 +78,10 @@ def evaluation_datasets(context: dg.AssetExecutionContext, config: EvaluationDat
             },
         ).version
     metadata = datasets.build_metadata(build, audit, version)
+    if settings.mlflow is not None and version is not None:
+        frame = store.read(datasets.table_name(name), version=version).sort("dataset_record_id")
+        published = mlflow_datasets.publish(datasets.EvaluationDataset(name, version, frame), settings.mlflow)
+        metadata.update(published.metadata())
     metadata["preview"] = dg.MetadataValue.md(metadata["preview"])
     metadata["coverage"] = dg.MetadataValue.json(metadata["coverage"])
     metadata["disagreements"] = dg.MetadataValue.json(metadata["disagreements"])

@@ -46,7 +46,9 @@ class MlflowServer:
     experiment_ids: tuple[str, ...]
 
     @classmethod
-    def from_env(cls, tracking_uri: str | None = None, experiment_ids: Iterable[str] = ()) -> MlflowServer:
+    def from_env(
+        cls, tracking_uri: str | None = None, experiment_ids: Iterable[str] = (), *, experiments_required: bool = True
+    ) -> MlflowServer:
         """Arguments first, then the environment; ValueError naming what is missing."""
         uri = (tracking_uri or os.environ.get(TRACKING_URI_VARIABLE, "")).strip()
         if not uri:
@@ -57,7 +59,7 @@ class MlflowServer:
         given = [e.strip() for raw in experiment_ids for e in str(raw).split(",") if e.strip()]
         if not given:
             given = [e.strip() for e in os.environ.get(EXPERIMENT_IDS_VARIABLE, "").split(",") if e.strip()]
-        if not given:
+        if not given and experiments_required:
             raise ValueError(
                 f"{EXPERIMENT_IDS_VARIABLE} is not set: give the experiment ids to sync "
                 "(comma-separated) with --experiment-id or in the environment"

@@ -47,7 +47,7 @@ def mlflow_server(root: Path) -> Iterator[str]:
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"mlflow server exited {process.returncode}: {(root / 'server.log').read_text()[-2000:]}")
@@ -58,7 +58,7 @@ def mlflow_server(root: Path) -> Iterator[str]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not answer /health within 120 s")
+                raise RuntimeError("mlflow server did not answer /health within 300 s")
             time.sleep(0.5)
         yield uri
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -178,3 +179,50 @@ def test_missing_configuration_is_named(home, cli, monkeypatch):
     assert done.returncode != 0 and "FEEDBACK_MLFLOW_TRACKING_URI is not set" in done.stderr.decode()
     done = cli("mlflow", "push", "--tracking-uri", "http://127.0.0.1:1", "--experiment-id", "abc", check=False)
     assert "experiment id 'abc'" in done.stderr.decode()
+
+
+def test_dataset_published_after_the_gate_and_evaluated_in_mlflow(home, cli, experiment):
+    import dagster as dg
+
+    from tests.datasets_world import expectation, materialize, trace, write_world
+
+    Path(home.root).mkdir(parents=True, exist_ok=True)
+    (Path(home.root) / "datasets.yaml").write_text(
+        f"datasets:\n  summaries:\n    mlflow: {{experiment_id: '{experiment}', name: shop-summaries}}\n"
+    )
+    lake = home.lake()
+    write_world(
+        lake,
+        [trace("tr-1", "refund?", "No refunds."), trace("tr-2", "ship?", "Tomorrow.")],
+        [expectation("a-1", "tr-1", "expected_summary", "No refunds."),
+         expectation("a-2", "tr-2", "expected_summary", "Next week.")],
+    )
+    with dg.instance_for_test() as instance:
+        result = materialize(lake, "summaries", instance)
+    assert result.success
+    ours = feedback_pipeline.load_evaluation_dataset("summaries")
+
+    from mlflow.genai import datasets as mlflow_datasets
+    from mlflow.genai.scorers import scorer
+
+    theirs = mlflow_datasets.get_dataset(name="shop-summaries")
+    assert theirs.tags["feedback_pipeline.delta_version"] == str(ours.version)
+    frame = theirs.to_df().sort_values("source_id")
+    assert list(frame["source_type"]) == ["TRACE", "TRACE"] and list(frame["source_id"]) == ["tr-1", "tr-2"]
+    assert [t["feedback_pipeline.dataset_record_id"] for t in frame["tags"]] == list(ours.to_df().sort_values("source_id")["dataset_record_id"])
+    assert list(ours.to_df().columns) == list(theirs.to_df().columns)
+
+    @scorer
+    def matches_expected(outputs, expectations) -> bool:
+        return outputs == expectations["expected_summary"]
+
+    evaluated = mlflow.genai.evaluate(data=theirs, scorers=[matches_expected])
+    assert evaluated.metrics["matches_expected/mean"] == pytest.approx(0.5)
+
+    again = mlflow_datasets.create_dataset(name="raw-records", experiment_id=experiment)
+    again.merge_records(ours.records(full=True))
+    again.merge_records(ours.to_pandas())
+    assert len(again.to_df()) == 2
+
+    done = cli("mlflow", "publish", "summaries").stdout.decode()
+    assert "2 records merged, 0 deleted" in done

@@ -16,7 +16,7 @@ def mlflow_group() -> None:
     """Sync with an MLflow tracking server (FEEDBACK_MLFLOW_TRACKING_URI, FEEDBACK_MLFLOW_EXPERIMENT_IDS)."""
 
 
-def server_options(command: Callable) -> Callable:
+def server_options(command: Callable, *, experiments_required: bool = True) -> Callable:
     """--tracking-uri and --experiment-id (repeatable), over the environment; passes `server`."""
 
     @click.option("--tracking-uri", default=None, help="MLflow tracking server (default: $FEEDBACK_MLFLOW_TRACKING_URI).")
@@ -25,7 +25,7 @@ def server_options(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(tracking_uri: str | None, experiment_ids: tuple[str, ...], **kwargs):
         try:
-            server = MlflowServer.from_env(tracking_uri, experiment_ids)
+            server = MlflowServer.from_env(tracking_uri, experiment_ids, experiments_required=experiments_required)
             return command(server=server, **kwargs)
         except (ValueError, MlflowNotInstalled) as exc:
             raise click.ClickException(str(exc)) from None
@@ -67,4 +67,32 @@ def push_command(server: MlflowServer) -> None:
     click.echo(
         f"pushed to {server.tracking_uri}: {report.logged} logged ({report.overrides} as overrides), "
         f"{report.updated} updated, {report.deleted} deleted"
+    )
+
+
+@mlflow_group.command("publish")
+@click.argument("dataset")
+@click.option("--version", type=int, default=None, help="Delta version of the dataset (default: the current one).")
+@click.option("--name", default=None, help="MLflow dataset name (default: datasets.yaml's mlflow.name, else DATASET).")
+@functools.partial(server_options, experiments_required=False)
+def publish_command(server: MlflowServer, dataset: str, version: int | None, name: str | None) -> None:
+    """Write a dataset version into MLflow's evaluation datasets (experiment: --experiment-id, else datasets.yaml)."""
+    from feedback_pipeline import datasets, mlflow_datasets
+
+    home = FeedbackHome.from_env()
+    configured = datasets.load_config(dataset, datasets.config_path(home.root)).mlflow
+    experiment_id = server.experiment_ids[0] if server.experiment_ids else None
+    if experiment_id is None and configured is None:
+        raise click.ClickException(f"dataset {dataset!r} has no MLflow target: give --experiment-id or mlflow: in datasets.yaml")
+    target = datasets.MlflowDatasetTarget(
+        experiment_id or configured.experiment_id, name or (configured.name if configured else dataset)
+    )
+    try:
+        loaded = datasets.load_evaluation_dataset(dataset, version=version, home=home)
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    report = mlflow_datasets.publish(loaded, target, server)
+    click.echo(
+        f"published {dataset} version {report.version} to MLflow dataset {report.name} ({report.dataset_id}) "
+        f"in experiment {target.experiment_id}: {report.merged} records merged, {report.deleted} deleted"
     )
