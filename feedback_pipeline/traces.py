@@ -163,6 +163,7 @@ RAW_TRACE = pl.Struct(
                 "response_preview": pl.String,
                 "trace_metadata": _METADATA,
                 "request_metadata": _METADATA,
+                "tags": _METADATA,
             }
         ),
         "data": pl.Struct({"spans": pl.List(_SPAN), "request": pl.String, "response": pl.String}),
@@ -846,6 +847,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     info = pl.col("_t").struct.field("info")
     data = pl.col("_t").struct.field("data")
     meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
+    tags = info.struct.field("tags")
     spans = _span_rows(good)
     duration_seconds = (
         info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
@@ -888,8 +890,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             )
         ).alias("trace_metadata"),
         meta.struct.field("mlflow.modelId").alias("model_id"),
-        meta.struct.field("mlflow.trace.session").alias("session_id"),
-        meta.struct.field("mlflow.trace.user").alias("user_id"),
+        # MLflow 2.x kept user and session as tags
+        pl.coalesce(meta.struct.field("mlflow.trace.session"), tags.struct.field("mlflow.trace.session")).alias("session_id"),
+        pl.coalesce(meta.struct.field("mlflow.trace.user"), tags.struct.field("mlflow.trace.user")).alias("user_id"),
         "landing_key",
     )
     rows = (

@@ -226,3 +226,31 @@ def test_dataset_published_after_the_gate_and_evaluated_in_mlflow(home, cli, exp
 
     done = cli("mlflow", "publish", "summaries").stdout.decode()
     assert "2 records merged, 0 deleted" in done
+
+
+def test_every_export_shape_an_mlflow_user_has_imports(home, cli, experiment, mlflow_uri, tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    run = docs_app()
+    trace_ids = [run("Is there a size guide?"), run("Can I pay by invoice?"), run("Do you gift wrap?")]
+    wrapper = tmp_path / "search.json"
+    subprocess.run([sys.executable, "-m", "mlflow", "traces", "search", "--experiment-id", experiment,
+                    "--output", "json", "--max-results", "100"], check=True, stdout=wrapper.open("wb"),
+                   env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri})
+    frame = tmp_path / "frame.json"
+    mlflow.search_traces(locations=[experiment], filter_string=f"trace.request_id = '{trace_ids[1]}'").to_json(
+        frame, orient="records")
+    rest = tmp_path / "rest.json"
+    with urllib.request.urlopen(f"{mlflow_uri}/api/3.0/mlflow/traces/{trace_ids[2]}") as answer:
+        rest.write_bytes(answer.read())
+    for path in (wrapper, frame, rest):
+        cli("traces", "import", str(path))
+    cli("run")
+    traces = home.lake().read("traces")
+    assert set(traces["trace_id"]) == set(trace_ids)
+    assert home.lake().read("trace_rejections").height == 0
+    chat = traces.filter(pl.col("trace_id") == trace_ids[0])["chat_messages"].item().to_list()
+    assert [m["role"] for m in chat] == ["system", "user", "assistant"]
+    assert chat[1]["content"] == "Is there a size guide?"
