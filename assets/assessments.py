@@ -11,6 +11,9 @@ import polars as pl
 
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
+from feedback_pipeline.submission_collection import collect_submissions
+from feedback_pipeline.submission_runs import Scope
+from feedback_pipeline.validation import latest_schemas
 
 SUBMISSION_DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_offset=1)
 TAG_AFTER = "feedback/landing_after"
@@ -19,20 +22,20 @@ JOB_NAME = "assessments_job"
 POOL = "feedback_assessments"
 
 
-def tagged_scope(tags: dict[str, str]) -> core.Scope | None:
+def tagged_scope(tags: dict[str, str]) -> Scope | None:
     """The landing-key range a sensor run carries in its tags, or None for other runs."""
     if tags.get(TAG_LAST):
-        return core.Scope(after_key=tags.get(TAG_AFTER) or None, last_key=tags[TAG_LAST])
+        return Scope(after_key=tags.get(TAG_AFTER) or None, last_key=tags[TAG_LAST])
     return None
 
 
-def run_scope(context: dg.AssetExecutionContext) -> core.Scope:
+def run_scope(context: dg.AssetExecutionContext) -> Scope:
     """The landing-key range from the run's tags (sensor runs), else the partition date range."""
     scope = tagged_scope(context.run.tags)
     if scope is not None:
         return scope
     window = context.partition_time_window
-    return core.Scope.dates(window.start.date(), window.end.date())
+    return Scope.dates(window.start.date(), window.end.date())
 
 
 def _metadata(report: dict) -> dict:
@@ -49,7 +52,7 @@ def _metadata(report: dict) -> dict:
 )
 def submissions(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource) -> dg.MaterializeResult:
     scope = run_scope(context)
-    report = core.collect_submissions(lake.lake(), landing.landing(), scope)
+    report = collect_submissions(lake.lake(), landing.landing(), scope)
     context.log.info(f"{scope.describe()}: {report['received']} lines, {report['new']} new, {report['duplicates']} duplicates")
     return dg.MaterializeResult(metadata=_metadata({"scope": scope.describe(), **report}))
 
@@ -81,7 +84,7 @@ def assessments_match_label_schemas(context: dg.AssetCheckExecutionContext, lake
     from feedback_pipeline.suites import check_assessments
 
     store = lake.lake()
-    schemas = core.latest_schemas(store.read("label_schemas") if store.exists("label_schemas") else pl.DataFrame())
+    schemas = latest_schemas(store.read("label_schemas") if store.exists("label_schemas") else pl.DataFrame())
     outcome = check_assessments(core.assessments_touched(store, tagged_scope(context.run.tags)), schemas)
     return dg.AssetCheckResult(
         passed=outcome.success,

@@ -25,7 +25,7 @@ _EXPORTS = {
     "feedback_pipeline.submissions": (
         "log_feedback", "log_expectation", "override_feedback", "update_assessment", "delete_assessment",
     ),
-    "feedback_pipeline.assessments": ("search_assessments",),
+    "feedback_pipeline.search": ("search_assessments",),
     "feedback_pipeline.datasets": ("load_evaluation_dataset", "list_evaluation_datasets", "EvaluationDataset"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

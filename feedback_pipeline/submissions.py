@@ -1,8 +1,8 @@
 """Submissions: the one format in which every assessment enters the system.
 
 A submission is one JSON object per line of a `submissions` landing file (docs/ARCHITECTURE.md).
-This module writes them (the SDK with MLflow's names, the importers) and reads them back into a
-typed frame (`parse_lines`), parsing JSON in bulk with DuckDB so no Python loop touches each line.
+This module writes them: the SDK with MLflow's names and the importers. The contract (fields,
+vocabularies, limits) is `submission_contract`; reading them back is `submission_parsing`.
 """
 
 from __future__ import annotations
@@ -22,51 +22,15 @@ from feedback_pipeline.entities import (
     Expectation,
     Feedback,
 )
+from feedback_pipeline.json_values import duckdb_connection
+from feedback_pipeline.search import search_assessments
+from feedback_pipeline.submission_contract import ACTIONS, AREA, KINDS
 
 if TYPE_CHECKING:
     from feedback_pipeline.home import FeedbackHome
     from feedback_pipeline.landing import LandingZone
 
-AREA = "submissions"
-ACTIONS = ("create", "update", "delete")
-KINDS = ("feedback", "expectation", "skip")
-MAX_LINE_BYTES = 1_000_000
 MAX_LINES_PER_FILE = 50_000
-
-SUBMISSION_SCHEMA: dict[str, pl.DataType] = {
-    "submission_id": pl.String,
-    "action": pl.String,
-    "assessment_id": pl.String,
-    "trace_id": pl.String,
-    "client_request_id": pl.String,
-    "span_id": pl.String,
-    "session": pl.String,
-    "name": pl.String,
-    "kind": pl.String,
-    "value": pl.String,
-    "rationale": pl.String,
-    "source_type": pl.String,
-    "source_id": pl.String,
-    "metadata": pl.String,
-    "overrides": pl.String,
-    "created_at": pl.Datetime("us", "UTC"),
-    "origin": pl.String,
-    "parse_error": pl.String,
-    "submission_date": pl.Date,
-    "landing_key": pl.String,
-    "line_number": pl.Int64,
-    "raw": pl.String,
-    "received_at": pl.Datetime("us", "UTC"),
-}
-
-
-def duckdb_connection():  # noqa: ANN201 - duckdb is imported lazily
-    """A DuckDB connection in UTC, for bulk JSON parsing (imported lazily: it is only needed here)."""
-    import duckdb
-
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone='UTC'")
-    return connection
 
 
 def new_assessment_id() -> str:
@@ -229,8 +193,6 @@ def log_expectation(
 
 
 def _current(assessment_id: str, home: FeedbackHome | None) -> dict[str, Any]:
-    from feedback_pipeline.assessments import search_assessments
-
     found = search_assessments(assessment_ids=[assessment_id], include_invalid=True, include_pending=True, home=home)
     if found.height == 0:
         raise ValueError(f"assessment_id {assessment_id!r}: no such assessment (recorded or pending)")
@@ -304,95 +266,6 @@ def update_assessment(
 def delete_assessment(*, trace_id: str, assessment_id: str, home: FeedbackHome | None = None) -> None:
     """Delete an assessment (MLflow `delete_assessment`); deleting an override restores what it overrode."""
     _write(submission(action="delete", assessment_id=assessment_id, trace_id=trace_id), home)
-
-
-# --- reading landing files -------------------------------------------------------------------
-
-_PARSE_SQL = """
-select landing_key, line_number,
-  json_type(line) as line_type,
-  json_extract_string(line, '$.submission_id') as submission_id,
-  lower(json_extract_string(line, '$.action')) as action,
-  coalesce(json_extract_string(line, '$.assessment_id'),
-           case when coalesce(lower(json_extract_string(line, '$.action')), 'create') = 'create'
-                then 'a-' || md5(json_extract_string(line, '$.submission_id')) end) as assessment_id,
-  json_extract_string(line, '$.trace_id') as trace_id,
-  json_extract_string(line, '$.client_request_id') as client_request_id,
-  json_extract_string(line, '$.span_id') as span_id,
-  json_extract_string(line, '$.session') as session,
-  json_extract_string(line, '$.name') as name,
-  lower(json_extract_string(line, '$.kind')) as kind,
-  nullif(json_extract(line, '$.value')::varchar, 'null') as value,
-  coalesce(json_extract_string(line, '$.rationale'), json_extract_string(line, '$.comment')) as rationale,
-  upper(json_extract_string(line, '$.source.source_type')) as source_type,
-  json_extract_string(line, '$.source.source_id') as source_id,
-  nullif(json_extract(line, '$.metadata')::varchar, 'null') as metadata,
-  json_type(line, '$.metadata') as metadata_type,
-  json_extract_string(line, '$.overrides') as overrides,
-  json_extract_string(line, '$.origin') as origin,
-  json_extract_string(line, '$.created_at') as created_at_text,
-  case when json_type(line, '$.created_at') in ('UBIGINT', 'BIGINT', 'DOUBLE')
-       then to_timestamp(cast(json_extract_string(line, '$.created_at') as double) / 1000.0)
-       else try_cast(json_extract_string(line, '$.created_at') as timestamptz) end as created_at
-from lines where json_valid(line) and strlen(line) <= {max_bytes}
-"""
-
-
-def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
-    """Landing lines (`LandingZone.read_lines`: landing_key, line_number, raw) -> typed submissions
-    (SUBMISSION_SCHEMA), one row per non-blank line, problems in `parse_error`.
-
-    A line that is not a JSON object, or has no submission_id, still becomes a row (with the id
-    `line:<landing_key>#<line_number>`) so it can be rejected with its reason: nothing is lost.
-    A create without assessment_id gets `a-<md5 of submission_id>`, the same on every re-run.
-    """
-    lines = lines.rename({"raw": "line"}).filter(pl.col("line").str.strip_chars() != "")
-    if lines.height == 0:
-        return pl.DataFrame(schema=SUBMISSION_SCHEMA)
-    connection = duckdb_connection()
-    connection.register("lines", lines.to_arrow())
-    fields = connection.sql(_PARSE_SQL.format(max_bytes=MAX_LINE_BYTES)).pl()
-    connection.close()
-    received = pl.from_epoch(
-        pl.col("landing_key").str.split("/").list.get(3).str.slice(0, 19).cast(pl.Int64, strict=False), time_unit="ns"
-    ).dt.replace_time_zone("UTC").dt.cast_time_unit("us")
-    frame = lines.join(fields, on=["landing_key", "line_number"], how="left")
-    source_type = pl.col("source_type").replace({"AI_JUDGE": "LLM_JUDGE"})
-    parse_error = (
-        pl.when(pl.col("line").str.len_bytes() > MAX_LINE_BYTES)
-        .then(pl.format("line {} is {} bytes long: at most {} are accepted", "line_number",
-                        pl.col("line").str.len_bytes(), pl.lit(MAX_LINE_BYTES)))
-        .when(pl.col("line_type").is_null())
-        .then(pl.format("line {} is not valid JSON: {}", "line_number", pl.col("line").str.slice(0, 80)))
-        .when(pl.col("line_type") != "OBJECT")
-        .then(pl.format("line {} is a JSON {}: expected an object with a submission_id", "line_number",
-                        pl.col("line_type").str.to_lowercase()))
-        .when(pl.col("submission_id").is_null() | (pl.col("submission_id").str.strip_chars() == ""))
-        .then(pl.lit("submission_id is missing: every submission needs a client-made id (its idempotency key)"))
-        .when(pl.col("created_at_text").is_not_null() & pl.col("created_at").is_null())
-        .then(pl.format("created_at {} is not an ISO-8601 time or epoch milliseconds", pl.col("created_at_text")))
-        .when(pl.col("metadata").is_not_null() & (pl.col("metadata_type") != "OBJECT"))
-        .then(pl.format("metadata {} is not a JSON object", pl.col("metadata").str.slice(0, 80)))
-    )
-    synthetic_id = pl.format("line:{}#{}", "landing_key", "line_number")
-    kind = pl.col("kind").fill_null("feedback")  # only for the source default; updates inherit their kind
-    return frame.with_columns(
-        pl.when(pl.col("submission_id").is_null() | (pl.col("submission_id").str.strip_chars() == ""))
-        .then(synthetic_id)
-        .otherwise(pl.col("submission_id"))
-        .alias("submission_id"),
-        pl.col("action").fill_null("create"),
-        pl.when(pl.col("source_type").is_null())
-        .then(pl.when(kind == "expectation").then(pl.lit("HUMAN")).otherwise(pl.lit("CODE")))
-        .otherwise(source_type)
-        .alias("source_type"),
-        pl.col("source_id").fill_null("default"),
-        pl.col("created_at").cast(pl.Datetime("us", "UTC")).fill_null(received),
-        parse_error.alias("parse_error"),
-        pl.col("landing_key").str.split("/").list.get(1).str.to_date("%Y-%m-%d", strict=False).alias("submission_date"),
-        pl.col("line").alias("raw"),
-        received.alias("received_at"),
-    ).select(SUBMISSION_SCHEMA.keys())
 
 
 # --- importers ---------------------------------------------------------------------------------

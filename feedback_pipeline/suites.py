@@ -18,9 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from feedback_pipeline.assessments import NUMERIC_TYPES, value_facts
+from feedback_pipeline.json_values import NUMERIC_TYPES, value_facts
 from feedback_pipeline.entities import SOURCE_TYPES
-from feedback_pipeline.submissions import KINDS
+from feedback_pipeline.submission_contract import KINDS
 
 
 @dataclass

@@ -14,10 +14,11 @@ import dagster as dg
 
 from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
 from assets.resources import LakeResource, LandingResource
-from feedback_pipeline.assessments import Batch, batches, processed_watermark, ready_keys, underived_dates
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from feedback_pipeline.submissions import AREA
+from feedback_pipeline.submission_contract import AREA
+from feedback_pipeline.submission_runs import Batch, batches
+from feedback_pipeline.submission_watermarks import processed_watermark, ready_keys, underived_dates
 
 FILES_PER_RUN = 2_000
 FILES_PER_TICK = 10_000

@@ -10,6 +10,11 @@ import pytest
 from assessments_world import build_world, label_schema_rows
 
 from feedback_pipeline import assessments as core
+from feedback_pipeline import assessment_tables as tables
+from feedback_pipeline import submission_runs as runs
+from feedback_pipeline import submission_watermarks as watermarks
+from feedback_pipeline.search import search_assessments
+from feedback_pipeline.submission_collection import collect_submissions
 from feedback_pipeline.entities import AssessmentSource, Feedback
 from feedback_pipeline.submissions import (
     delete_assessment,
@@ -36,12 +41,12 @@ def process(world) -> list[dict]:
 
 
 def rejections(world) -> dict[str, str]:
-    table = world.lake.read(core.REJECTIONS)
+    table = world.lake.read(tables.REJECTIONS)
     return dict(zip(table["submission_id"], table["reason"], strict=True))
 
 
 def current(world, **filters) -> pl.DataFrame:
-    return core.search_assessments(lake=world.lake, landing=world.landing, **filters)
+    return search_assessments(lake=world.lake, landing=world.landing, **filters)
 
 
 def test_valid_submissions_become_assessments_with_schema_version(world):
@@ -135,7 +140,7 @@ def test_lines_that_are_not_submissions_are_rejected_and_nothing_else_is_lost(wo
     assert reasons[f"line:{key}#3"] == "line 3 is a JSON array: expected an object with a submission_id"
     assert reasons[f"line:{key}#4"].startswith("submission_id is missing")
     assert reasons["s-1"] == "created_at yesterday is not an ISO-8601 time or epoch milliseconds"
-    raw = world.lake.read(core.REJECTIONS).filter(pl.col("submission_id") == "s-1")["raw"].item()
+    raw = world.lake.read(tables.REJECTIONS).filter(pl.col("submission_id") == "s-1")["raw"].item()
     assert json.loads(raw)["created_at"] == "yesterday"
 
 
@@ -155,7 +160,7 @@ def test_several_reasons_are_all_reported(world):
                      source=AssessmentSource("HUMAN", "eve"))
     land_submissions(world.landing, [bad])
     process(world)
-    reasons = world.lake.read(core.REJECTIONS)["reasons"].item().to_list()
+    reasons = world.lake.read(tables.REJECTIONS)["reasons"].item().to_list()
     assert any("tr-ghost is not in the traces table" in r for r in reasons)
     assert any("not one of its options" in r for r in reasons)
     assert any("assessor 'eve' is not assigned" in r for r in reasons)
@@ -167,7 +172,7 @@ def test_duplicate_files_and_duplicate_lines_are_no_ops(world):
     land_submissions(world.landing, [record])
     [report] = process(world)
     assert (report["received"], report["accepted"], report["duplicates"]) == (3, 1, 2)
-    versions = {t: world.lake.version(t) for t in (core.SUBMISSIONS, core.HISTORY, core.ASSESSMENTS)}
+    versions = {t: world.lake.version(t) for t in (tables.SUBMISSIONS, tables.HISTORY, tables.ASSESSMENTS)}
     land_submissions(world.landing, [record])
     [again] = process(world)
     assert (again["received"], again["accepted"], again["duplicates"]) == (1, 0, 1)
@@ -208,7 +213,7 @@ def test_override_marks_the_original_invalid_and_deleting_the_override_restores_
     restored = current(world, include_invalid=True)
     assert restored["assessment_id"].to_list() == [judge.assessment_id]
     assert restored["valid"].to_list() == [True]
-    history = world.lake.read(core.HISTORY).filter(pl.col("assessment_id") == override.assessment_id)
+    history = world.lake.read(tables.HISTORY).filter(pl.col("assessment_id") == override.assessment_id)
     assert sorted(history["action"]) == ["create", "delete"], "the deleted assessment's history stays"
 
 
@@ -231,7 +236,7 @@ def test_update_edits_in_place_merging_metadata_and_keeping_source_and_span(worl
     assert json.loads(row["metadata"]) == {"round": "2", "tool": "sdk"}
     assert (row["source_type"], row["assessor_id"], row["span_id"]) == ("HUMAN", "alice@example.com", "span-1")
     assert row["updated_at"] > row["created_at"]
-    history = world.lake.read(core.HISTORY).filter(pl.col("assessment_id") == original.assessment_id)
+    history = world.lake.read(tables.HISTORY).filter(pl.col("assessment_id") == original.assessment_id)
     assert history.sort("created_at")["action"].to_list() == ["create", "update"]
 
 
@@ -291,31 +296,31 @@ def test_a_run_killed_between_its_writes_loses_nothing_and_duplicates_nothing(wo
                for i in range(20)]
     records.append(submission(trace_id="tr-ghost", name="summary_quality", value="Yes"))
     land_submissions(world.landing, records)
-    watermark = core.processed_watermark(world.lake)
-    [batch] = core.batches(world.landing.list("submissions", after=watermark), watermark, 100)
-    core.collect_submissions(world.lake, world.landing, batch.scope)  # the run dies here, before deriving
-    assert not world.lake.exists(core.ASSESSMENTS)
-    assert core.underived_dates(world.lake), "the half-done day is visible as pending"
+    watermark = watermarks.processed_watermark(world.lake)
+    [batch] = runs.batches(world.landing.list("submissions", after=watermark), watermark, 100)
+    collect_submissions(world.lake, world.landing, batch.scope)  # the run dies here, before deriving
+    assert not world.lake.exists(tables.ASSESSMENTS)
+    assert watermarks.underived_dates(world.lake), "the half-done day is visible as pending"
 
     [report] = process(world)  # the file was never recorded as processed: the whole batch runs again
     assert report["collected"]["new"] == 0
     assert (report["received"], report["accepted"], report["rejected"], report["duplicates"]) == (21, 20, 1, 0)
-    assert core.underived_dates(world.lake) == []
+    assert watermarks.underived_dates(world.lake) == []
     again = core.derive_assessments(world.lake, batch.scope)
     assert again["history_rows_written"] == 0 and again["assessments_written"] == 0
     assert current(world).height == 20
-    assert world.lake.read(core.SUBMISSIONS).height == 21
-    assert world.lake.read(core.REJECTIONS).height == 1
+    assert world.lake.read(tables.SUBMISSIONS).height == 21
+    assert world.lake.read(tables.REJECTIONS).height == 1
     assert core.accounting(world.lake) == {"submissions": 21, "accepted": 20, "rejected": 1, "in_both": 0, "in_neither": 0}
 
 
 def test_rerunning_a_fully_processed_batch_changes_nothing(world):
     land_submissions(world.landing, [submission(trace_id=world.trace_ids[0], name="relevance", value=0.3)])
-    watermark = core.processed_watermark(world.lake)
-    [batch] = core.batches(world.landing.list("submissions", after=watermark), watermark, 10)
+    watermark = watermarks.processed_watermark(world.lake)
+    [batch] = runs.batches(world.landing.list("submissions", after=watermark), watermark, 10)
     process(world)
-    versions = {t: world.lake.version(t) for t in (core.SUBMISSIONS, core.HISTORY, core.ASSESSMENTS, core.FILES)}
-    core.collect_submissions(world.lake, world.landing, batch.scope)
+    versions = {t: world.lake.version(t) for t in (tables.SUBMISSIONS, tables.HISTORY, tables.ASSESSMENTS, tables.FILES)}
+    collect_submissions(world.lake, world.landing, batch.scope)
     core.derive_assessments(world.lake, batch.scope)
     assert {t: world.lake.version(t) for t in versions} == versions
 
@@ -329,8 +334,8 @@ def test_a_schema_change_and_a_rederive_moves_rows_between_assessments_and_rejec
     assert maybe["submission_id"] in rejections(world)
     widened = [("summary_quality", "feedback", "categorical", {"options": ["Maybe", "No"]})]
     world.lake.merge("label_schemas", label_schema_rows(widened, version=2), on=["name", "version"])
-    day = world.lake.read(core.SUBMISSIONS)["submission_date"].min()
-    rederived = core.derive_assessments(world.lake, core.Scope.dates(day, day + timedelta(days=1)))
+    day = world.lake.read(tables.SUBMISSIONS)["submission_date"].min()
+    rederived = core.derive_assessments(world.lake, runs.Scope.dates(day, day + timedelta(days=1)))
     assert (rederived["accepted"], rederived["rejected"]) == (1, 1)
     assert rederived["history_rows_withdrawn"] == 1 and rederived["rejections_withdrawn"] == 1
     found = current(world)
@@ -375,7 +380,7 @@ def test_search_with_pending_shows_my_answers_before_the_pipeline_runs(world):
     mine = current(world, assessor="alice@example.com", include_pending=True)
     assert mine["assessment_id"].to_list() == [newer.assessment_id]
     assert mine["pending"].to_list() == [True]
-    pending = core.pending_submissions(world.lake, world.landing)
+    pending = watermarks.pending_submissions(world.lake, world.landing)
     assert pending["submission_id"].to_list() == [newer.submission_id]
 
 
@@ -396,9 +401,9 @@ def test_sdk_rejects_obviously_bad_input_before_landing(world):
 
 def test_runs_are_cut_by_day_file_count_and_bytes():
     keys = [f"submissions/2026-11-2{day}/00/{n:04d}-aa.jsonl" for day, n in [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5)]]
-    by_count = core.batches(keys, None, max_files=3)
+    by_count = runs.batches(keys, None, max_files=3)
     assert [(b.after_key, b.last_key, b.files) for b in by_count] == [
         (None, keys[2], 3), (keys[2], keys[3], 1), (None, keys[4], 1)
     ]
-    by_bytes = core.batches(keys, None, max_files=100, sizes=[40, 50, 200, 10, 10], max_bytes=100)
+    by_bytes = runs.batches(keys, None, max_files=100, sizes=[40, 50, 200, 10, 10], max_bytes=100)
     assert [(b.last_key, b.files) for b in by_bytes] == [(keys[1], 2), (keys[2], 1), (keys[3], 1), (keys[4], 1)]

@@ -23,9 +23,12 @@ from assets.assessments import (
 )
 from assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
+from feedback_pipeline import assessment_tables as tables
+from feedback_pipeline.search import search_assessments
 from feedback_pipeline.entities import AssessmentSource
 from feedback_pipeline.landing import record_processed
-from feedback_pipeline.submissions import AREA, submission
+from feedback_pipeline.submission_contract import AREA
+from feedback_pipeline.submissions import submission
 
 ALICE = AssessmentSource("HUMAN", "alice@example.com")
 
@@ -109,7 +112,7 @@ def test_sensor_cuts_a_backlog_into_bounded_batches_and_advances_its_cursor(worl
 
     for request in [*requests, *second.run_requests]:
         assert run(world, instance, request).success
-    assert core.search_assessments(lake=world.lake).height == 7
+    assert search_assessments(lake=world.lake).height == 7
 
 
 def test_sensor_without_a_cursor_starts_at_what_the_lake_already_collected(world, instance):
@@ -174,7 +177,7 @@ def test_single_run_backfill_over_a_date_range_rederives_from_submissions(world,
     land_on(world, today, [answer(world, 1, "Maybe")])
     for request in sensor_module.pending_run_requests(world.lake, world.landing, instance):
         assert run(world, instance, request).success
-    assert core.search_assessments(lake=world.lake).height == 0
+    assert search_assessments(lake=world.lake).height == 0
     widened = [("summary_quality", "feedback", "categorical", {"options": ["Yes", "No", "Maybe"]})]
     world.lake.merge("label_schemas", label_schema_rows(widened, version=2), on=["name", "version"])
 
@@ -188,9 +191,9 @@ def test_single_run_backfill_over_a_date_range_rederives_from_submissions(world,
     assert result.success
     metadata = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert metadata["assessments"]["accepted"].value == 2
-    found = core.search_assessments(lake=world.lake)
+    found = search_assessments(lake=world.lake)
     assert found.height == 2 and found["schema_version"].to_list() == [2, 2]
-    assert world.lake.read(core.REJECTIONS).height == 0
+    assert world.lake.read(tables.REJECTIONS).height == 0
 
 
 def test_pending_run_requests_resume_a_run_that_died_half_way(world, instance):
@@ -203,10 +206,10 @@ def test_pending_run_requests_resume_a_run_that_died_half_way(world, instance):
     [resume] = sensor_module.pending_run_requests(world.lake, world.landing, instance)
     assert resume.run_key == request.run_key and resume.tags == request.tags, "the unfinished batch is pending again"
     assert run(world, instance, resume).success
-    assert core.search_assessments(lake=world.lake).height == 2
+    assert search_assessments(lake=world.lake).height == 2
     assert sensor_module.pending_run_requests(world.lake, world.landing, instance) == []
     assert core.accounting(world.lake)["in_neither"] == 0
-    assert world.lake.read(core.SUBMISSIONS).select(pl.len()).item() == 2
+    assert world.lake.read(tables.SUBMISSIONS).select(pl.len()).item() == 2
 
 
 def test_a_sensor_runs_suite_checks_the_assessments_that_run_changed(world, instance):

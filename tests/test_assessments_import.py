@@ -13,6 +13,8 @@ import pytest
 from assessments_world import FIXTURES, build_world
 
 from feedback_pipeline import assessments as core
+from feedback_pipeline import assessment_tables as tables
+from feedback_pipeline.search import search_assessments
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +42,7 @@ def test_mlflow_export_with_embedded_assessments_imports_and_reimports_as_a_no_o
     out = cli("assessments", "import", str(FIXTURES / "traces.jsonl"), str(FIXTURES / "trace_2.json"))
     assert f"{len(expected)} submissions (mlflow)" in out.stdout
     core.process_pending(world.lake, world.landing)
-    found = core.search_assessments(lake=world.lake, include_invalid=True)
+    found = search_assessments(lake=world.lake, include_invalid=True)
     assert found.height == len(expected)
     assert set(found["assessment_name"]) == {"summary_quality", "expected_summary", "relevance"}
     by_id = {row["assessment_id"]: row for row in found.iter_rows(named=True)}
@@ -54,7 +56,7 @@ def test_mlflow_export_with_embedded_assessments_imports_and_reimports_as_a_no_o
     judged = found.filter(pl.col("assessment_name") == "relevance")
     assert set(judged["source_type"]) == {"LLM_JUDGE"}
 
-    versions = {t: world.lake.version(t) for t in (core.SUBMISSIONS, core.ASSESSMENTS)}
+    versions = {t: world.lake.version(t) for t in (tables.SUBMISSIONS, tables.ASSESSMENTS)}
     cli("assessments", "import", str(FIXTURES / "traces.jsonl"))
     [report] = core.process_pending(world.lake, world.landing)
     assert report["duplicates"] == len(expected) and report["accepted"] == 0
@@ -75,11 +77,11 @@ def test_csv_import_with_documented_columns(world, tmp_path):
     out = cli("assessments", "import", str(path))
     assert "5 submissions (csv)" in out.stdout
     core.process_pending(world.lake, world.landing)
-    found = core.search_assessments(lake=world.lake).sort("created_at")
+    found = search_assessments(lake=world.lake).sort("created_at")
     assert [json.loads(v) for v in found["assessment_value"]] == ["Yes", 0.75, True, "The answer, in short."]
     assert found["created_at"][0].year == 2025
     assert set(found["assessor_id"]) == {"carol", "judge-v0"}
-    [reason] = world.lake.read(core.REJECTIONS)["reason"].to_list()
+    [reason] = world.lake.read(tables.REJECTIONS)["reason"].to_list()
     assert reason == "value \"Perhaps\" for 'summary_quality' is not one of its options: Yes, No"
     cli("assessments", "import", str(path))
     [again] = core.process_pending(world.lake, world.landing)
@@ -110,7 +112,7 @@ def test_jsonl_import_of_submissions_marks_their_origin(world, tmp_path):
     assert "3 submissions (jsonl)" in out.stdout
     [report] = core.process_pending(world.lake, world.landing)
     assert (report["accepted"], report["rejected"]) == (2, 1)
-    origins = dict(world.lake.read(core.SUBMISSIONS).select("submission_id", "origin").iter_rows())
+    origins = dict(world.lake.read(tables.SUBMISSIONS).select("submission_id", "origin").iter_rows())
     assert origins["h-1"] == "import" and origins["h-2"] == "api"
     searched = cli("assessments", "search", "--assessor", "dan")
     assert "1 assessment(s)" in searched.stdout

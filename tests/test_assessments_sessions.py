@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from feedback_pipeline import assessments as core
+from feedback_pipeline import assessment_tables as tables
+from feedback_pipeline.search import search_assessments
 from feedback_pipeline import sessions
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.entities import AssessmentSource
@@ -41,9 +42,9 @@ def test_item_status_follows_answers_skips_and_rejections(home):
     ])
     assert not run_pending(home, echo=_quiet).failures
 
-    status = sessions.item_status(items, core.search_assessments(lake=lake, include_invalid=True), reviews_per_item=1)
+    status = sessions.item_status(items, search_assessments(lake=lake, include_invalid=True), reviews_per_item=1)
     by_trace = dict(zip(status["trace_id"], status["status"], strict=True))
     assert (by_trace[first], by_trace[second], by_trace[third]) == ("completed", "skipped", "pending")
-    reasons = lake.read(core.REJECTIONS)["reason"].to_list()
+    reasons = lake.read(tables.REJECTIONS)["reason"].to_list()
     assert any("is not one of its options: Yes, No" in r for r in reasons)
     assert any(f"trace {outside} is not in session 'label_summaries''s snapshot" in r for r in reasons)

@@ -45,7 +45,7 @@ def search_command(session: str | None, name: str | None, assessor: str | None, 
     """Print recorded assessments, newest first."""
     import polars as pl
 
-    from feedback_pipeline.assessments import search_assessments
+    from feedback_pipeline.search import search_assessments
 
     found = search_assessments(session=session, name=name, assessor=assessor, kind=kind,
                                include_invalid=include_invalid, include_pending=include_pending)
@@ -61,7 +61,7 @@ def rejections_command(limit: int) -> None:
     """Print the latest rejected submissions with their reasons."""
     import polars as pl
 
-    from feedback_pipeline.assessments import REJECTION_SCHEMA, REJECTIONS
+    from feedback_pipeline.assessment_tables import REJECTION_SCHEMA, REJECTIONS
     from feedback_pipeline.home import FeedbackHome
 
     table = FeedbackHome.from_env().lake().read(REJECTIONS, schema=REJECTION_SCHEMA)

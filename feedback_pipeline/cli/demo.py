@@ -80,7 +80,7 @@ def demo() -> None:
 
     click.echo("\n4. results")
     print_tables(home, echo=lambda line: click.echo(f"   {line}"))
-    from feedback_pipeline.assessments import search_assessments
+    from feedback_pipeline.search import search_assessments
 
     found = search_assessments(include_invalid=True, home=home)
     click.echo(f"   assessments: {found.height} (the sample's embedded ones and alice's), valid {found['valid'].sum()}; "

@@ -1,0 +1,101 @@
+"""The assessment tables: their names and schemas, and reading one as a frame even before it exists.
+
+- `submissions`: every received submission once (merged on submission_id: a duplicate is a no-op),
+  with its landing_key and line_number. Partitioned by `submission_date`, the UTC day it arrived.
+- `submission_files`: one row per landing file collected: lines received and duplicates among them.
+- `assessment_history`: one row per accepted submission (create, update or delete), the versions of
+  every assessment in order; folding them gives the current state.
+- `assessments`: the current state, one row per live assessment; `valid` is False when another
+  assessment overrides it or a newer one from the same assessor answers the same question
+  (trace, span, name, session). Deleted assessments leave this table (their history stays).
+- `rejections`: the submissions that failed validation, each with every reason in words.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from feedback_pipeline.lake import Lake
+
+SUBMISSIONS = "submissions"
+FILES = "submission_files"
+HISTORY = "assessment_history"
+ASSESSMENTS = "assessments"
+REJECTIONS = "rejections"
+
+UTC_US = pl.Datetime("us", "UTC")
+HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "submission_id": pl.String,
+    "action": pl.String,
+    "assessment_id": pl.String,
+    "trace_id": pl.String,
+    "span_id": pl.String,
+    "session": pl.String,
+    "assessment_name": pl.String,
+    "kind": pl.String,
+    "assessment_value": pl.String,
+    "rationale": pl.String,
+    "source_type": pl.String,
+    "assessor_id": pl.String,
+    "metadata": pl.String,
+    "overrides": pl.String,
+    "schema_version": pl.Int64,
+    "created_at": UTC_US,
+    "origin": pl.String,
+    "submission_date": pl.Date,
+    "landing_key": pl.String,
+    "line_number": pl.Int64,
+}
+ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
+    "assessment_id": pl.String,
+    "trace_id": pl.String,
+    "span_id": pl.String,
+    "session": pl.String,
+    "assessment_name": pl.String,
+    "kind": pl.String,
+    "assessment_value": pl.String,
+    "rationale": pl.String,
+    "source_type": pl.String,
+    "assessor_id": pl.String,
+    "metadata": pl.String,
+    "schema_version": pl.Int64,
+    "created_at": UTC_US,
+    "updated_at": UTC_US,
+    "overrides": pl.String,
+    "valid": pl.Boolean,
+    "submission_id": pl.String,
+    "last_submission_id": pl.String,
+    "submission_date": pl.Date,
+    "origin": pl.String,
+}
+REJECTION_SCHEMA: dict[str, pl.DataType] = {
+    "submission_id": pl.String,
+    "landing_key": pl.String,
+    "line_number": pl.Int64,
+    "reasons": pl.List(pl.String),
+    "reason": pl.String,
+    "raw": pl.String,
+    "submission_date": pl.Date,
+    "rejected_at": UTC_US,
+}
+FILE_SCHEMA: dict[str, pl.DataType] = {
+    "landing_key": pl.String,
+    "submission_date": pl.Date,
+    "received": pl.Int64,
+    "duplicates": pl.Int64,
+    "counts": pl.String,
+    "collected_at": UTC_US,
+}
+
+
+def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:
+    """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet."""
+    scan = lake.scan(table)
+    if scan is None:
+        return pl.DataFrame(schema=schema)
+    if where is not None:
+        scan = scan.filter(where)
+    return scan.collect()
