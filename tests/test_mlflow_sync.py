@@ -254,3 +254,30 @@ def test_every_export_shape_an_mlflow_user_has_imports(home, cli, experiment, ml
     chat = traces.filter(pl.col("trace_id") == trace_ids[0])["chat_messages"].item().to_list()
     assert [m["role"] for m in chat] == ["system", "user", "assistant"]
     assert chat[1]["content"] == "Is there a size guide?"
+
+
+def test_sensor_pulls_and_the_asset_pushes(home, cli, experiment):
+    import dagster as dg
+
+    from assets.mlflow import mlflow_assessments
+    from assets.resources import LakeResource, LandingResource
+    from sensors import mlflow as mlflow_sensors
+
+    run = docs_app()
+    trace_ids = [run(f"Question {i}?") for i in range(3)]
+    resources = {"lake": LakeResource(), "landing": LandingResource()}
+    with dg.instance_for_test() as instance:
+        tick = mlflow_sensors.mlflow_traces_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert "read 3 traces" in tick.skip_message and "3 landed" in tick.skip_message
+        again = mlflow_sensors.mlflow_traces_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert "0 landed" in again.skip_message
+        cli("run")
+        mine = feedback_pipeline.log_feedback(trace_id=trace_ids[2], name="helpful", value=True,
+                                              source=AssessmentSource(source_type="HUMAN", source_id="eve@example.com"))
+        cli("run")
+        result = dg.materialize([mlflow_assessments], resources=resources, instance=instance)
+    metadata = result.asset_materializations_for_node("mlflow_assessments")[0].metadata
+    assert metadata["logged"].value == 1 and metadata["deleted"].value == 0
+    links = home.lake().read("mlflow_assessment_links")
+    pushed = mlflow.get_assessment(trace_ids[2], links["mlflow_assessment_id"].item())
+    assert pushed.metadata["feedback_pipeline.assessment_id"] == mine.assessment_id
