@@ -163,7 +163,6 @@ RAW_TRACE = pl.Struct(
                 "response_preview": pl.String,
                 "trace_metadata": _METADATA,
                 "request_metadata": _METADATA,
-                "tags": _METADATA,
             }
         ),
         "data": pl.Struct({"spans": pl.List(_SPAN), "request": pl.String, "response": pl.String}),
@@ -824,6 +823,11 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return chat, tool_calls
 
 
+def _tag(key: str) -> pl.Expr:
+    """A trace tag's value read from the info text (tags of any shape never fail the line)."""
+    return pl.col("_info_text").str.json_path_match(f"$.tags['{key}']")
+
+
 def _model_span_chat(spans: pl.DataFrame, root_chat: pl.DataFrame) -> pl.DataFrame:
     """Chat messages of the last CHAT_MODEL or LLM span, for traces whose root span is not chat-shaped.
 
@@ -847,7 +851,6 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     info = pl.col("_t").struct.field("info")
     data = pl.col("_t").struct.field("data")
     meta = pl.coalesce(info.struct.field("trace_metadata"), info.struct.field("request_metadata"))
-    tags = info.struct.field("tags")
     spans = _span_rows(good)
     duration_seconds = (
         info.struct.field("execution_duration").str.strip_suffix("s").cast(pl.Float64, strict=False)
@@ -891,8 +894,8 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         ).alias("trace_metadata"),
         meta.struct.field("mlflow.modelId").alias("model_id"),
         # MLflow 2.x kept user and session as tags
-        pl.coalesce(meta.struct.field("mlflow.trace.session"), tags.struct.field("mlflow.trace.session")).alias("session_id"),
-        pl.coalesce(meta.struct.field("mlflow.trace.user"), tags.struct.field("mlflow.trace.user")).alias("user_id"),
+        pl.coalesce(meta.struct.field("mlflow.trace.session"), _tag("mlflow.trace.session")).alias("session_id"),
+        pl.coalesce(meta.struct.field("mlflow.trace.user"), _tag("mlflow.trace.user")).alias("user_id"),
         "landing_key",
     )
     rows = (
