@@ -11,7 +11,7 @@ import dagster as dg
 
 from assets.metadata import counts_table
 from assets.resources import LakeResource
-from feedback_pipeline import datasets
+from feedback_pipeline import datasets, mlflow_datasets
 from feedback_pipeline.home import FeedbackHome
 
 evaluation_datasets_partitions = dg.DynamicPartitionsDefinition(name="evaluation_datasets")
@@ -29,6 +29,7 @@ class EvaluationDatasetConfig(dg.Config):
         return datasets.DatasetConfig(
             disagreement=self.disagreement or base.disagreement,
             include_outputs=base.include_outputs if self.include_outputs is None else self.include_outputs,
+            mlflow=base.mlflow,
         )
 
 
@@ -71,6 +72,10 @@ def evaluation_datasets(context: dg.AssetExecutionContext, config: EvaluationDat
             metadata={"current_version": outcome.version},
         )
     metadata = outcome.metadata()
+    if settings.mlflow is not None and outcome.version is not None:
+        frame = store.read(datasets.table_name(name), version=outcome.version).sort("dataset_record_id")
+        published = mlflow_datasets.publish(datasets.EvaluationDataset(name, outcome.version, frame), settings.mlflow)
+        metadata.update(published.metadata())
     metadata["preview"] = dg.MetadataValue.md(metadata["preview"])
     metadata["coverage"] = counts_table("expectation", metadata["coverage"], "records with it")
     metadata["disagreements"] = counts_table("expectation", metadata["disagreements"], "records whose reviewers disagree")

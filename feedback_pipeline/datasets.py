@@ -80,6 +80,7 @@ class DatasetConfig:
 
     disagreement: Literal["latest", "majority"] = "latest"
     include_outputs: bool = True
+    mlflow: MlflowDatasetTarget | None = None
 
     def __post_init__(self) -> None:
         if self.disagreement not in RULES:
@@ -88,12 +89,35 @@ class DatasetConfig:
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None, dataset: str = "") -> DatasetConfig:
         values = dict(values or {})
-        unknown = set(values) - {"disagreement", "include_outputs"}
+        unknown = set(values) - {"disagreement", "include_outputs", "mlflow"}
         if unknown:
             raise ValueError(
-                f"datasets config for {dataset!r}: unknown keys {sorted(unknown)}; expected disagreement, include_outputs"
+                f"datasets config for {dataset!r}: unknown keys {sorted(unknown)}; expected disagreement, include_outputs, mlflow"
             )
+        if "mlflow" in values:
+            values["mlflow"] = MlflowDatasetTarget.from_mapping(values["mlflow"], dataset)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class MlflowDatasetTarget:
+    """Where a dataset is also published: an MLflow evaluation dataset `name` in experiment `experiment_id`
+    (on the server of FEEDBACK_MLFLOW_TRACKING_URI), written after the publish gate passed."""
+
+    experiment_id: str
+    name: str
+
+    @classmethod
+    def from_mapping(cls, values: object, dataset: str) -> MlflowDatasetTarget:
+        if not isinstance(values, dict) or set(values) - {"experiment_id", "name"} or "experiment_id" not in values:
+            raise ValueError(
+                f"datasets config for {dataset!r}: mlflow is {values!r}: expected {{experiment_id: ID, name: NAME}} "
+                "(name defaults to the dataset's)"
+            )
+        experiment_id = str(values["experiment_id"]).strip()
+        if not experiment_id.isdigit():
+            raise ValueError(f"datasets config for {dataset!r}: mlflow.experiment_id {experiment_id!r}: expected a numeric id")
+        return cls(experiment_id, str(values.get("name") or dataset))
 
 
 def config_path(root: str) -> str:
@@ -511,24 +535,48 @@ class EvaluationDataset:
         return self._frame.clone()
 
     def to_pandas(self) -> Any:
-        """MLflow's `to_df()` shape: inputs, outputs, expectations, tags, source decoded to Python objects."""
+        """`records(full=True)` as a pandas frame (values MLflow's `merge_records` accepts)."""
         import pandas as pd
 
         return pd.DataFrame(self.records(full=True))
 
+    def to_df(self) -> Any:
+        """MLflow's `EvaluationDataset.to_df()`: inputs, outputs, expectations, tags, source_type, source_id,
+        source, created_time, dataset_record_id."""
+        import pandas as pd
+
+        rows = self.records(full=True)
+        columns = ["inputs", "outputs", "expectations", "tags", "source_type", "source_id", "source",
+                   "created_time", "dataset_record_id"]
+        frame = pd.DataFrame(
+            [{**row, "source_type": row["source"]["source_type"], "source_id": row["source"]["source_data"]["trace_id"]}
+             for row in rows],
+            columns=columns,
+        )
+        frame["created_time"] = pd.to_datetime(frame["created_time"], utc=True)
+        return frame
+
     def records(self, full: bool = False) -> list[dict[str, Any]]:
         """Dicts with `inputs`, `outputs`, `expectations` (decoded): pass to `mlflow.genai.evaluate(data=...)`.
 
-        With `full=True` also `dataset_record_id`, `tags`, `source`, `expectation_assessment_ids`
-        and the times. Records without outputs leave the key out, so `predict_fn` may be used.
+        With `full=True` also `dataset_record_id`, `tags`, `source` in MLflow's record shape
+        (`{"source_type": "TRACE", "source_data": {"trace_id", "session"}}`), `expectation_assessment_ids`
+        and the times as ISO-8601 text: every value JSON-serialisable, so `merge_records` accepts
+        them as they are. Records without outputs leave the key out, so `predict_fn` may be used.
         """
         columns = ["inputs", "outputs", "expectations"]
         if full:
             columns = ["dataset_record_id", *JSON_COLUMNS, "created_time", "updated_time"]
-        data = {c: self._frame.get_column(c).to_list() for c in columns}
+        frame = self._frame.with_columns(
+            pl.col("created_time", "updated_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        )
+        data = {c: frame.get_column(c).to_list() for c in columns}
         decoded = {c: [None if v is None else json.loads(v) for v in data[c]] if c in JSON_COLUMNS else data[c] for c in columns}
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*decoded.values(), strict=True)]
-        if not full:
+        if full:
+            for row in rows:
+                row["source"] = mlflow_record_source(row["source"])
+        else:
             for row in rows:
                 if row["outputs"] is None:
                     del row["outputs"]
@@ -558,6 +606,11 @@ class EvaluationDataset:
             else:
                 self._frame.write_csv(handle)
         return path
+
+
+def mlflow_record_source(source: dict[str, Any]) -> dict[str, Any]:
+    """Our stored `source` (`{"trace_id", "session"}`) as an MLflow dataset record source of type TRACE."""
+    return {"source_type": "TRACE", "source_data": {k: v for k, v in source.items() if v is not None}}
 
 
 def _lake(home: Any) -> Any:

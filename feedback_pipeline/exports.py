@@ -158,6 +158,55 @@ def _chunks_of_lines(stream: BinaryIO, first_line: bytes) -> Iterator[tuple[int,
         yield offset, lines
 
 
+def trace_items(document: object) -> list:
+    """The traces of one JSON document: an array, the `{"traces": [...]}` object `mlflow traces search
+    --output json` writes, or one trace."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict) and isinstance(document.get("traces"), list) and "info" not in document:
+        return document["traces"]
+    return [document]
+
+
+def as_trace_document(item: object) -> object:
+    """One trace in `Trace.to_dict()` shape, from the other shapes MLflow users hold.
+
+    A `search_traces()` frame row saved as JSON (its `trace` column, a JSON text or object; or
+    without it, its columns), and the REST API's `{"trace": {"trace_info": …, "spans"?}}` or
+    `{"trace_info": …}`. Anything else is returned as it is, for the parser to accept or reject.
+    """
+    if not isinstance(item, dict) or "info" in item:
+        return item
+    trace = item.get("trace")
+    if isinstance(trace, str):
+        try:
+            trace = json.loads(trace)
+        except json.JSONDecodeError:
+            return item
+    if isinstance(trace, dict):
+        return as_trace_document(trace) if "info" not in trace else trace
+    if isinstance(item.get("trace_info"), dict):
+        return {"info": item["trace_info"], "data": {"spans": item.get("spans") or item.get("data", {}).get("spans") or []}}
+    if "trace_id" in item and "request_time" in item and isinstance(item.get("spans"), list):
+        info = {k: item.get(k) for k in ("trace_id", "client_request_id", "state", "request_time", "trace_metadata",
+                                          "tags", "assessments")}
+        info["execution_duration_ms"] = item.get("execution_duration")
+        return {"info": info, "data": {"spans": item["spans"]}}
+    return item
+
+
+def _converted_lines(stream: BinaryIO, first_line: bytes) -> Iterator[tuple[int, list[str]]]:
+    """JSON lines of another trace shape (frame rows, REST answers), each rewritten as `Trace.to_dict()` JSON."""
+    for offset, lines in _chunks_of_lines(stream, first_line):
+        converted = []
+        for line in lines:
+            try:
+                converted.append(json.dumps(as_trace_document(json.loads(line)), separators=(",", ":"), ensure_ascii=False))
+            except json.JSONDecodeError:
+                converted.append(line)
+        yield offset, converted
+
+
 def read_export(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     """Split one export into (line offset, lines) chunks of one JSON document per line.
 
@@ -173,12 +222,18 @@ def read_export(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     head = first.lstrip()
     if head.startswith(b"{"):
         try:
-            json.loads(first)
+            document = json.loads(first)
         except json.JSONDecodeError:
             pass
         else:
-            yield from _chunks_of_lines(stream, first)
-            return
+            if trace_items(document) != [document]:
+                pass  # a wrapper of many traces on one line: read below as one document
+            elif isinstance(document, dict) and "info" not in document and as_trace_document(document) is not document:
+                yield from _converted_lines(stream, first)
+                return
+            else:
+                yield from _chunks_of_lines(stream, first)
+                return
     rest = stream.read()
     text = (first + rest).decode("utf-8", errors="replace")
     try:
@@ -186,7 +241,7 @@ def read_export(stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     except json.JSONDecodeError:
         yield 0, text.splitlines()
         return
-    items = document if isinstance(document, list) else [document]
+    items = [as_trace_document(item) for item in trace_items(document)]
     compact = [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in items]
     for start in range(0, len(compact), CHUNK_LINES):
         yield start, compact[start : start + CHUNK_LINES]

@@ -94,6 +94,9 @@ _DISPLAY_ATTRIBUTES = (
     "mlflow.spanLogLevel",
     "mlflow.experimentId",
 )
+# The metadata key our push writes on the assessments it logs in MLflow (our assessment_id): an
+# import recognises them as ours and does not double them.
+PUSHED_ASSESSMENT_KEY = "feedback_pipeline.assessment_id"
 _METADATA_KEYS = (
     "mlflow.traceInputs",
     "mlflow.traceOutputs",
@@ -582,6 +585,20 @@ def _unquote(attribute: pl.Expr) -> pl.Expr:
     return attribute.str.strip_prefix('"').str.strip_suffix('"')
 
 
+def hex_span_id(span_id: pl.Expr) -> pl.Expr:
+    """A span id in MLflow's hex form (16 lowercase hex digits), whichever encoding the export used.
+
+    `Trace.to_json()` (3.6+) writes span ids base64, MLflow 2 as `0x`-prefixed hex, assessments
+    and 3.5 exports as plain hex; one encoding throughout lets span feedback join its span.
+    """
+    text = span_id.str.strip_chars().str.strip_prefix("0x")
+    is_hex = text.str.contains(r"^[0-9a-fA-F]{16}$")
+    decoded = text.str.decode("base64", strict=False).bin.encode("hex")
+    return pl.when(text.is_null() | (text == "")).then(None).when(is_hex).then(text.str.to_lowercase()).otherwise(
+        pl.coalesce(decoded, text)
+    )
+
+
 def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
     """One row per span with the fields normalised across layouts."""
     spans = (
@@ -597,10 +614,10 @@ def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
     return spans.select(
         "_row",
         "_pos",
-        pl.coalesce(s.struct.field("span_id"), s.struct.field("context").struct.field("span_id")).alias(
+        hex_span_id(pl.coalesce(s.struct.field("span_id"), s.struct.field("context").struct.field("span_id"))).alias(
             "span_id"
         ),
-        pl.when(parent == "").then(None).otherwise(parent).alias("parent_id"),
+        hex_span_id(pl.when(parent == "").then(None).otherwise(parent)).alias("parent_id"),
         s.struct.field("name").alias("name"),
         _unquote(attrs.struct.field(_SPAN_TYPE)).alias("span_type"),
         pl.coalesce(s.struct.field("start_time_unix_nano"), s.struct.field("start_time"))
@@ -823,6 +840,27 @@ def _chat(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return chat, tool_calls
 
 
+def _tag(key: str) -> pl.Expr:
+    """A trace tag's value read from the info text (tags of any shape never fail the line)."""
+    return pl.col("_info_text").str.json_path_match(f"$.tags['{key}']")
+
+
+def _model_span_chat(spans: pl.DataFrame, root_chat: pl.DataFrame) -> pl.DataFrame:
+    """Chat messages of the last CHAT_MODEL or LLM span, for traces whose root span is not chat-shaped.
+
+    The shape MLflow's docs give an app (a root function calling the model client) keeps the
+    messages on the model span: its inputs are the request's messages, its outputs the reply.
+    """
+    calls = (
+        spans.filter(pl.col("span_type").is_in(["CHAT_MODEL", "LLM"]) & pl.col("inputs").is_not_null())
+        .join(root_chat.select("_row"), on="_row", how="anti")
+        .sort("_row", "_pos")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("inputs").last().alias("request"), pl.col("outputs").last().fill_null("null").alias("response"))
+    )
+    return _chat(calls)[0]
+
+
 def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Assemble the `traces` table rows from decoded, validated lines."""
     if good.is_empty():
@@ -865,8 +903,9 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
             )
         ).alias("trace_metadata"),
         meta.struct.field("mlflow.modelId").alias("model_id"),
-        meta.struct.field("mlflow.trace.session").alias("session_id"),
-        meta.struct.field("mlflow.trace.user").alias("user_id"),
+        # MLflow 2.x kept user and session as tags
+        pl.coalesce(meta.struct.field("mlflow.trace.session"), _tag("mlflow.trace.session")).alias("session_id"),
+        pl.coalesce(meta.struct.field("mlflow.trace.user"), _tag("mlflow.trace.user")).alias("user_id"),
         "landing_key",
     )
     rows = (
@@ -888,6 +927,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
         )
     )
     chat, openai_calls = _chat(rows.select("_row", "request", "response"))
+    chat = pl.concat([chat, _model_span_chat(spans, chat)])
     tool_calls = (
         pl.concat([_span_tool_calls(spans), openai_calls])
         .sort("_row", "_order")
@@ -960,7 +1000,11 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     )
     if holders.is_empty():
         return pl.DataFrame(schema=SUBMISSIONS_SCHEMA)
-    items = _array_items(holders.select("trace_id", "a"), "a").filter(pl.col("item").str.starts_with("{"))
+    items = _array_items(holders.select("trace_id", "a"), "a").filter(
+        pl.col("item").str.starts_with("{")
+        # ours, pushed to MLflow earlier: already in our tables under our own id
+        & ~pl.col("item").str.contains(f'"{PUSHED_ASSESSMENT_KEY}"', literal=True)
+    )
     raw, _ = _decode_lenient(items["item"], _RAW_ASSESSMENT)
     item = pl.col("item")
     feedback = item.str.json_path_match("$.feedback")
@@ -985,7 +1029,7 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
             r.struct.field("assessment_id").alias("assessment_id"),
             pl.coalesce(r.struct.field("trace_id"), pl.col("trace_id")).alias("trace_id"),
             pl.lit(None, pl.String).alias("client_request_id"),
-            r.struct.field("span_id").alias("span_id"),
+            hex_span_id(r.struct.field("span_id")).alias("span_id"),
             pl.lit(None, pl.String).alias("session"),
             pl.coalesce(r.struct.field("assessment_name"), r.struct.field("name")).alias("name"),
             pl.when(expectation.is_not_null())

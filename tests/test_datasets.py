@@ -269,4 +269,4 @@ def test_records_and_pandas_are_mlflow_shaped(home, instance):
     assert dataset.records() == [{"inputs": {"question": "q1"}, "expectations": {"topic": "billing"}}]
     frame = dataset.to_pandas()
     assert {"dataset_record_id", "inputs", "outputs", "expectations", "tags", "source", "created_time"} <= set(frame.columns)
-    assert frame.loc[0, "source"] == {"trace_id": "tr-1", "session": "session-s1"}
+    assert frame.loc[0, "source"] == {"source_type": "TRACE", "source_data": {"trace_id": "tr-1", "session": "session-s1"}}

@@ -76,7 +76,7 @@ def test_export_formats_hold_the_pinned_version(dataset_home, tmp_path, fmt):
         [record] = [json.loads(line) for line in out.read_text().splitlines()]
         assert record["inputs"] == {"question": "refund?"}
         assert record["expectations"] == {"expected_summary": "No refunds."}
-        assert record["source"] == {"trace_id": "tr-1", "session": "session-s1"}
+        assert record["source"] == {"source_type": "TRACE", "source_data": {"trace_id": "tr-1", "session": "session-s1"}}
         assert record["dataset_record_id"].startswith("dr-")
     else:
         frame = pl.read_parquet(out) if fmt == "parquet" else pl.read_csv(out)

@@ -18,6 +18,7 @@ COMMANDS = {
     "dagster-home": "pipeline:dagster_home",
     "demo": "demo:demo",
     "datasets": "datasets:datasets_group",
+    "mlflow": "mlflow:mlflow_group",
     "quality": "quality:quality_group",
     "review-app": "review_app:review_app",
     "reviewers": "review_app:reviewers",
