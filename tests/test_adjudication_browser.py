@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import polars as pl
@@ -52,6 +53,7 @@ def test_an_adjudication_in_the_browser_changes_the_datasets_next_version(home, 
         for trace_id, topic in ((first, topic_first), (second, topic_second)):
             log_expectation(trace_id=trace_id, name="topic", value=topic, session="triage",
                             source=AssessmentSource("HUMAN", who), home=home)
+        time.sleep(0.01)  # bob's answers are the later ones, to the millisecond, for `latest`
     assert not run_pending(home, echo=quiet).failures
     before = load_evaluation_dataset("tickets", home=home)
     by_trace = {r["source"]["trace_id"]: r["expectations"]["topic"] for r in before.records(full=True)}

@@ -17,7 +17,8 @@ from bench.end_to_end import DATASET, EXPECTATION, FEEDBACK, REVIEWERS, submissi
 from bench.synthetic import synthetic_traces, write_jsonl
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.home import FeedbackHome
-from feedback_pipeline.schemas import InputCategorical, InputText, create_label_schema
+from feedback_pipeline.input_types import InputCategorical, InputText
+from feedback_pipeline.schemas import create_label_schema
 from feedback_pipeline.sessions import create_labeling_session
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ import polars as pl
 from feedback_pipeline import revalidation
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import import_traces
-from feedback_pipeline.schemas import InputCategorical, create_label_schema
+from feedback_pipeline.input_types import InputCategorical
+from feedback_pipeline.schemas import create_label_schema
 from feedback_pipeline.submissions import land_submissions, submission
 from tests.conftest import FIXTURES
 
