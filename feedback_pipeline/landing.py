@@ -63,6 +63,19 @@ class LandingKey:
             raise ValueError(f"landing key {key!r}: expected the file name to start with the arrival time in ns")
         return cls(key=key, area=parts[0], day=parts[1], time_ns=int(time_ns), label=label)
 
+    @staticmethod
+    def day_of(keys: pl.Expr) -> pl.Expr:
+        """`parse(key).day` as a Date, for a column of landing keys (null where a key has no day folder)."""
+        return keys.str.split("/").list.get(1, null_on_oob=True).str.to_date("%Y-%m-%d", strict=False)
+
+    @staticmethod
+    def time_of(keys: pl.Expr) -> pl.Expr:
+        """`parse(key).time_ns` as a UTC datetime (us), for a column of landing keys."""
+        import polars as pl
+
+        nanoseconds = keys.str.split("/").list.get(3, null_on_oob=True).str.slice(0, 19).cast(pl.Int64, strict=False)
+        return pl.from_epoch(nanoseconds, time_unit="ns").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+
 
 COMPRESSED_MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -133,19 +146,6 @@ class LandingText:
 
 class LandingWriteError(OSError):
     """A file could not be landed (disk full, no permission, store unreachable); nothing was left behind."""
-
-    @staticmethod
-    def day_of(keys: pl.Expr) -> pl.Expr:
-        """`parse(key).day` as a Date, for a column of landing keys (null where a key has no day folder)."""
-        return keys.str.split("/").list.get(1, null_on_oob=True).str.to_date("%Y-%m-%d", strict=False)
-
-    @staticmethod
-    def time_of(keys: pl.Expr) -> pl.Expr:
-        """`parse(key).time_ns` as a UTC datetime (us), for a column of landing keys."""
-        import polars as pl
-
-        nanoseconds = keys.str.split("/").list.get(3, null_on_oob=True).str.slice(0, 19).cast(pl.Int64, strict=False)
-        return pl.from_epoch(nanoseconds, time_unit="ns").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
 
 
 class LandingZone:

@@ -56,7 +56,7 @@ def test_an_adjudication_in_the_browser_changes_the_datasets_next_version(home, 
         time.sleep(0.01)  # bob's answers are the later ones, to the millisecond, for `latest`
     assert not run_pending(home, echo=quiet).failures
     before = load_evaluation_dataset("tickets", home=home)
-    by_trace = {r["source"]["trace_id"]: r["expectations"]["topic"] for r in before.records(full=True)}
+    by_trace = {r["source"]["source_data"]["trace_id"]: r["expectations"]["topic"] for r in before.records(full=True)}
     assert by_trace == {first: "shipping", second: "other"}  # `latest` picks bob's answer
 
     with serve(home) as base:
@@ -86,7 +86,7 @@ def test_an_adjudication_in_the_browser_changes_the_datasets_next_version(home, 
     assert not run_pending(home, echo=quiet).failures
     after = load_evaluation_dataset("tickets", home=home)
     assert after.version == before.version + 1
-    by_trace = {r["source"]["trace_id"]: r["expectations"]["topic"] for r in after.records(full=True)}
+    by_trace = {r["source"]["source_data"]["trace_id"]: r["expectations"]["topic"] for r in after.records(full=True)}
     assert by_trace == {first: "billing", second: "other"}
     assessments = home.lake().read("assessments").filter(pl.col("trace_id") == first)
     reviews = assessments.filter(pl.col("assessor_id").is_in(["alice@example.com", "bob@example.com"]))

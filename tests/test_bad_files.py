@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.resources import LandingResource
+from assets.resources import LakeResource, LandingResource
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.landing import LandingWriteError, LandingZone, processed_high_water, text_problem
@@ -111,7 +111,7 @@ def test_bad_files_in_the_landing_zone_are_quarantined_and_the_rest_ingests(home
         from sensors import traces as trace_sensors
 
         tick = trace_sensors.trace_files_sensor(
-            dg.build_sensor_context(instance=instance, resources={"landing": LandingResource(uri=home.landing_uri)})
+            dg.build_sensor_context(instance=instance, resources={"landing": LandingResource(uri=home.landing_uri), "lake": LakeResource(uri=home.lake_uri)})
         )
         assert len(tick.run_requests) == 1, "a misnamed file does not stop the sensor"
     assert not run_pending(home, echo=_quiet).failures
