@@ -144,7 +144,8 @@ def test_run_exits_non_zero_with_a_clear_message_when_a_run_fails(cli, home):
     blocker.write_text("a file where the traces table should be")
     done = cli("run", check=False)
     assert done.returncode == 1
-    assert b"ingest_traces" in done.stderr and b"traces" in done.stderr
+    assert b"traces 2026-11-22: FAILED (run " in done.stderr and b"DeltaError" in done.stderr
+    assert b"Traceback" not in done.stderr, "the cause in one line; the traceback behind --verbose"
 
 
 def test_code_location_loads():
