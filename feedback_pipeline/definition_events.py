@@ -49,6 +49,7 @@ EVENT_SCHEMA = pl.Schema(
         "guidelines": pl.String,
         "assignments": pl.String,
         "adjudicators": pl.List(pl.String),
+        "owners": pl.List(pl.String),
     }
 )
 

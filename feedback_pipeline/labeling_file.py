@@ -22,6 +22,7 @@ labeling_sessions:
       Judge the final answer only.
     assignments: {tr-…: [alice@example.com]}   # optional: these reviewers get these traces first
     adjudicators: [carol@example.com]   # optional: who settles disagreements (Review App)
+    owners: [dana@example.com]          # optional: who watch its agreement figures (Review App)
 ```
 
 Applying compares each entry with the current definitions and lands events only for what differs
@@ -45,7 +46,7 @@ SCHEMA_KEYS = ("name", "type", "title", "instruction", "enable_comment", "input"
 SESSION_KEYS = (
     "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron", "trace_ids",
     "reservation_minutes", "guidelines", "assignments",
-    "adjudicators",
+    "adjudicators", "owners",
 )
 
 
@@ -160,6 +161,7 @@ def parse_labeling_file(text: str, known_schemas: list[str], path: str = "labeli
                 guidelines=values.get("guidelines"),
                 assignments=values.get("assignments") or {},
                 adjudicators=values.get("adjudicators") or [],
+                owners=values.get("owners") or [],
             )
             session = sessions.validate_session(session, names)
             trace_ids = sessions.trace_ids_of(values["trace_ids"]) if values.get("trace_ids") else []

@@ -54,6 +54,7 @@ TABLE_SCHEMA = pl.Schema(
         "guidelines": pl.String,
         "assignments": pl.String,
         "adjudicators": pl.List(pl.String),
+        "owners": pl.List(pl.String),
         "created_at": UTC_TIME,
         "updated_at": UTC_TIME,
         "deleted": pl.Boolean,
@@ -319,7 +320,7 @@ def refresh_session(
 
 SESSION_FIELDS = [
     "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron",
-    "reservation_minutes", "guidelines", "assignments", "adjudicators",
+    "reservation_minutes", "guidelines", "assignments", "adjudicators", "owners",
 ]
 
 
@@ -385,6 +386,7 @@ class LabelingSession:
     guidelines: str | None = None
     assignments: dict[str, list[str]] = field(default_factory=dict)
     adjudicators: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     home: FeedbackHome | None = field(default=None, repr=False, compare=False)
@@ -435,13 +437,13 @@ def _assignments(value: object) -> dict[str, list[str]]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"assignments is {value!r}: expected a mapping of trace id to a list of reviewer emails")
+        raise FieldError("assignments", f"assignments is {value!r}: expected a mapping of trace id to a list of reviewer emails")
     checked: dict[str, list[str]] = {}
     for trace_id, users in value.items():
         if not isinstance(trace_id, str) or not trace_id:
-            raise ValueError(f"assignments key {trace_id!r}: expected a trace id string such as 'tr-…'")
+            raise FieldError("assignments", f"assignments key {trace_id!r}: expected a trace id string such as 'tr-…'")
         if isinstance(users, str) or not isinstance(users, list | tuple) or not all(isinstance(u, str) and u.strip() for u in users):
-            raise ValueError(f"assignments[{trace_id!r}] is {users!r}: expected a list of reviewer emails")
+            raise FieldError("assignments", f"assignments[{trace_id!r}] is {users!r}: expected a list of reviewer emails")
         checked[trace_id] = list(dict.fromkeys(u.strip().lower() for u in users))
     return checked
 
@@ -500,6 +502,7 @@ def put_event(session: LabelingSession) -> dict:
         "guidelines": session.guidelines,
         "assignments": json.dumps(session.assignments, sort_keys=True) if session.assignments else None,
         "adjudicators": session.adjudicators,
+        "owners": session.owners,
     }
 
 
@@ -521,6 +524,7 @@ def session_from_row(row: dict, home: FeedbackHome | None = None) -> LabelingSes
         guidelines=row.get("guidelines"),
         assignments=json.loads(row["assignments"]) if row.get("assignments") else {},
         adjudicators=list(row.get("adjudicators") or []),
+        owners=list(row.get("owners") or []),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         home=home,
@@ -551,10 +555,10 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
     check_cron(session.refresh_cron)
     minutes = session.reservation_minutes
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_RESERVATION_MINUTES:
-        raise ValueError(f"reservation_minutes is {minutes!r}: expected a whole number from 1 to {MAX_RESERVATION_MINUTES}")
+        raise FieldError("reservation_minutes", f"reservation_minutes is {minutes!r}: expected a whole number from 1 to {MAX_RESERVATION_MINUTES}")
     guidelines = session.guidelines
     if guidelines is not None and (not isinstance(guidelines, str) or len(guidelines) > MAX_GUIDELINES_CHARS):
-        raise ValueError(f"guidelines is {str(guidelines)[:40]!r}…: expected markdown text of at most {MAX_GUIDELINES_CHARS} characters")
+        raise FieldError("guidelines", f"guidelines is {str(guidelines)[:40]!r}…: expected markdown text of at most {MAX_GUIDELINES_CHARS} characters")
     return replace(
         session,
         label_schemas=list(dict.fromkeys(names)),
@@ -562,6 +566,7 @@ def validate_session(session: LabelingSession, known_schemas: Iterable[str]) -> 
         guidelines=guidelines or None,
         assignments=_assignments(session.assignments),
         adjudicators=_users(session.adjudicators, "adjudicators"),
+        owners=_users(session.owners, "owners"),
         trace_filter=validate_trace_filter(session.trace_filter),
     )
 
@@ -584,11 +589,13 @@ def create_labeling_session(
     guidelines: str | None = None,
     assignments: dict[str, list[str]] | None = None,
     adjudicators: list[str] | None = None,
+    owners: list[str] | None = None,
     home: FeedbackHome | None = None,
 ) -> LabelingSession:
     """Create a session; its name must not be taken by a live session. Traces come via add_traces or trace_filter.
 
     `adjudicators`: who may settle the reviewers' disagreements in the Review App (a gold value).
+    `owners`: who run the session: they see its agreement figures in the Review App without answering.
     """
     home = _home(home)
     known = [s.name for s in schemas.list_label_schemas(home=home)]
@@ -605,6 +612,7 @@ def create_labeling_session(
         guidelines=guidelines,
         assignments=assignments or {},
         adjudicators=adjudicators or [],
+        owners=owners or [],
         home=home,
     )
     session = validate_session(session, known)

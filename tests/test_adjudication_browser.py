@@ -14,7 +14,7 @@ from feedback_pipeline import load_evaluation_dataset
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.labeling_file import apply_labeling_file
-from feedback_pipeline.review_app.access import invite_reviewer
+from feedback_pipeline.review_app.access import check_invitation, invite_reviewer
 from feedback_pipeline.submissions import AssessmentSource, log_expectation
 from tests.test_review_app_browser import page, serve  # noqa: F401 - `page` is the shared chromium fixture
 
@@ -32,6 +32,7 @@ labeling_sessions:
     label_schemas: [topic]
     assigned_users: [alice@example.com, bob@example.com]
     adjudicators: [lead@example.com]
+    owners: [owner@example.com]
     reviews_per_item: 2
     dataset: tickets
     trace_ids: [TRACES]
@@ -82,6 +83,14 @@ def test_an_adjudication_in_the_browser_changes_the_datasets_next_version(home, 
         item_id = home.lake().read("session_items").filter(pl.col("trace_id") == first).item(0, "item_id")
         refused = page.request.post(f"{base}/sessions/triage/items/{item_id}", form={"answer:topic": "other"})
         assert refused.status == 403 and "not assigned to answer" in refused.text(), "the door refuses what the pipeline would"
+
+        for who in ("lead@example.com", "owner@example.com"):
+            check_invitation(home, who, "triage")  # adjudicators and owners may be invited, though not assigned
+        page.context.clear_cookies()
+        page.goto(invite_reviewer(home.landing(), "owner@example.com", "triage", base_url=base).url)
+        assert page.locator("#agreement svg.agreement-chart").count() == 1, "the session's owner sees its agreement"
+        assert page.locator("#disagreements-link").count() == 0, "an owner watches; adjudicators settle"
+        assert page.goto(f"{base}/sessions/triage/disagreements").status == 403
 
     assert not run_pending(home, echo=quiet).failures
     after = load_evaluation_dataset("tickets", home=home)

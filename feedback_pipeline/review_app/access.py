@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from feedback_pipeline import definition_events
+from feedback_pipeline import definition_events, session_roles
 from feedback_pipeline.submission_contract import MAX_ID_CHARS
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.landing import LandingKey, LandingZone
@@ -79,24 +79,28 @@ class Invitation:
 def check_invitation(home: FeedbackHome, email: str, session: str | None) -> None:
     """ValueError naming the session or the reviewer when an invitation would open nothing for them.
 
-    With `session`, it must be a live session (in the definitions or the lake) that assigns nobody
-    or assigns `email`; without, at least one live session must.
+    With `session`, it must be a live session (in the definitions or the lake) that `email` may open
+    (`session_roles.may_open`: a reviewer, an adjudicator or an owner); without, at least one live
+    session must let them in.
     """
     address = normalise_email(email)
-    frames = [fold_labeling_sessions(definition_events.read_events(home.landing())).select("name", "assigned_users", "deleted")]
+    frames = [fold_labeling_sessions(definition_events.read_events(home.landing()))]
     lake = home.lake()
     if lake.exists("labeling_sessions"):
-        frames.append(lake.read("labeling_sessions", columns=["name", "assigned_users", "deleted"]))
-    rows: dict[str, list[str]] = {}
+        frames.append(lake.read("labeling_sessions"))
+    rows: dict[str, dict] = {}
     for frame in frames:
         for row in live_sessions(frame).iter_rows(named=True):
-            rows[str(row["name"])] = [str(u).strip().lower() for u in row["assigned_users"] or []]
+            rows.setdefault(str(row["name"]), row)
     if session is not None:
         if session not in rows:
             raise ValueError(f"session {session!r} is not a labeling session: expected one of {sorted(rows)}")
-        if rows[session] and address not in rows[session]:
-            raise ValueError(f"reviewer {address!r} is not assigned to the session {session!r} (assigned: {', '.join(rows[session])})")
-    elif not any(not users or address in users for users in rows.values()):
+        if not session_roles.may_open(rows[session], address):
+            raise ValueError(
+                f"reviewer {address!r} is not assigned to the session {session!r} "
+                f"(assigned, adjudicators and owners: {', '.join(session_roles.members(rows[session]))})"
+            )
+    elif not any(session_roles.may_open(row, address) for row in rows.values()):
         raise ValueError(f"reviewer {address!r} is assigned to no labeling session: assign them first, or name a session")
 
 

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from feedback_pipeline import adjudication, agreement
+from feedback_pipeline.session_roles import is_adjudicator, sees_agreement
 from feedback_pipeline.review_app.answers import Question, parse_answers
 from feedback_pipeline.submissions import land_submissions
 
@@ -30,11 +31,6 @@ BAR_HEIGHT = 18
 BAR_GAP = 8
 LABEL_WIDTH = 160
 ADJUDICATION_COLUMNS = ("assessment_id", "trace_id", "assessment_name", "metadata", "valid", "updated_at")
-
-
-def is_adjudicator(session: Mapping[str, Any], reviewer: str) -> bool:
-    """Whether the signed-in reviewer is one of the session's adjudicators."""
-    return reviewer.lower() in {str(a).strip().lower() for a in session.get("adjudicators") or []}
 
 
 class Adjudications:
@@ -211,8 +207,8 @@ def adjudication_router(
 
 
 def session_quality(state: Any, session: Mapping[str, Any], reviewer: str) -> dict[str, Any] | None:
-    """The session page's agreement panel, for the session's adjudicators (None for everyone else)."""
-    if not is_adjudicator(session, reviewer):
+    """The session page's agreement panel, for the session's adjudicators and owners (None for everyone else)."""
+    if not sees_agreement(session, reviewer):
         return None
     rows = state.data.tables.frame(agreement.TABLE, ("session", str(session["name"])))
-    return {"chart": agreement_chart(rows), "adjudicator": True}
+    return {"chart": agreement_chart(rows), "adjudicator": is_adjudicator(session, reviewer)}

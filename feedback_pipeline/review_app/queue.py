@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from feedback_pipeline import session_roles
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingKey, LandingZone, processed_high_water
 from feedback_pipeline.review_app.answers import Question, current_questions
@@ -297,17 +298,8 @@ class ReviewData:
     def session(self, name: str) -> dict[str, Any] | None:
         return self._sessions_by_name().get(name)
 
-    @staticmethod
-    def may_review(session: Mapping[str, Any], reviewer: str) -> bool:
-        """Who may open the session: those who may answer, and its adjudicators."""
-        adjudicators = [str(u).strip().lower() for u in session.get("adjudicators") or []]
-        return ReviewData.may_answer(session, reviewer) or reviewer.lower() in adjudicators
-
-    @staticmethod
-    def may_answer(session: Mapping[str, Any], reviewer: str) -> bool:
-        """Assigned users only; anyone invited when the session assigns nobody (the pipeline's rule)."""
-        assigned = [str(u).strip().lower() for u in session.get("assigned_users") or []]
-        return not assigned or reviewer.lower() in assigned
+    may_review = staticmethod(session_roles.may_open)
+    may_answer = staticmethod(session_roles.may_answer)
 
     def questions(self, session: Mapping[str, Any]) -> tuple[list[Question], list[str]]:
         schemas = self.tables.frame("label_schemas")
