@@ -312,12 +312,9 @@ class LandingZone:
                 if after and day == after_day and hour == after_hour:
                     # the names are sorted: skip those up to the cursor without looking at each
                     names = names[bisect.bisect_right(names, after.rsplit("/", 1)[-1]) :]
-                for name in names:
-                    if name.startswith(".") or not name.endswith(".jsonl"):
-                        continue
-                    key = f"{area}/{day}/{hour}/{name}"
-                    if after is None or key > after:
-                        yield key
+                # every name left sorts after the cursor: its folder does, or it follows the cursor's name
+                folder = f"{area}/{day}/{hour}/"
+                yield from [folder + name for name in names if name.endswith(".jsonl") and not name.startswith(".")]
 
     def list(self, area: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
         """At most `limit` keys of an area after the cursor key `after`, oldest first."""
