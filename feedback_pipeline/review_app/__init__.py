@@ -408,7 +408,7 @@ def create_app(
         if position is None:
             return state.problem(request, 404, "No such item", f"The session {name!r} has no item {item_id!r}.", reviewer)
         given = answers(request, session)
-        item = items.row(item_id)
+        item = items.listed[position]  # the queue's columns: the trace itself is in the view
         questions, missing = state.data.questions(session)
         return reviewer, {
             "session": session,

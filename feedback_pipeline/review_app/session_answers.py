@@ -27,7 +27,10 @@ from feedback_pipeline.review_app.trace_view import TraceView, trace_view
 from feedback_pipeline.item_status import ANSWER_KINDS, ANSWERED, COMPLETED, PENDING, SKIP_KIND, SKIPPED, status_of
 
 QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
-VIEWS_KEPT = 256
+# A view costs about 1 ms to build (markdown, indented JSON) and about as much memory as its row,
+# which the session's frame holds anyway; with "next", each item is opened once per review slot,
+# passes over the session apart, so the views of a team's whole working set are kept.
+VIEWS_KEPT = 1024
 
 
 class Slots(NamedTuple):
