@@ -317,6 +317,8 @@ class LandingZone:
 
     def list(self, area: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
         """At most `limit` keys of an area after the cursor key `after`, oldest first."""
+        if limit is None:
+            return list(self.iter_keys(area, after))
         keys: list[str] = []
         for key in self.iter_keys(area, after):
             keys.append(key)
