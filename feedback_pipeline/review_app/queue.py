@@ -365,8 +365,9 @@ class ReviewData:
         answers and the reservations seen fit its slots (`reservations`: why that is enough);
         otherwise tries another candidate. Submissions need no fresh listing: an answer given
         through "next" lands while its reviewer's reservation of the item is live, and before the
-        reviewer's next reservation, which announces it; whichever of the two is seen takes the slot. `after`: the item just reviewed (the search goes on
-        from there; `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
+        reviewer's next reservation, which announces it; whichever of the two is seen takes the
+        slot. `after`: the item just reviewed (the search goes on from there; `answered`: it was
+        answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
         items = self.items(session)

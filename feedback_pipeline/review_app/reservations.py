@@ -19,8 +19,8 @@ live reservation it sees on the item (its own included) fit `reviews_per_item`. 
 for the last slot, the one whose reservation landed last sees all the others, so at most as many
 keep the item as it has free slots (a contender that gives way tries another item).
 
-Listing resumes `LAG_SECONDS` before the newest key read, and keys already read are skipped: a
-file whose key was made before another's can become visible after it.
+Listing resumes `LAG_SECONDS` (to within a second) before the newest key read, and keys already
+read are skipped: a file whose key was made before another's can become visible after it.
 """
 
 from __future__ import annotations
