@@ -78,6 +78,28 @@ def sign_in(base: str, link: str) -> tuple[str, str]:
         return cookie, token.group(1)
 
 
+def cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) the process `root_pid` and its live descendants have used (Linux /proc)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grown = {root_pid}, True
+    while grown:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(used.get(pid, 0.0) for pid in tree)
+
+
 def write_plan(path: Path, reviewers: list[tuple[str, str]]) -> None:
     """The plan bench/review_app.lua reads: the session's path, then one reviewer per line."""
     path.write_text("\n".join([f"/sessions/{SESSION}", *(f"{cookie}\t{token}" for cookie, token in reviewers)]) + "\n")
@@ -163,7 +185,9 @@ def main() -> None:
             plan = Path(root) / "wrk-plan.tsv"
             write_plan(plan, [sign_in(base, link) for link in links])
             command = wrk_command(wrk, base, args.reviewers, args.seconds)
+            cpu_before = cpu_seconds(server.pid)
             done = run_until_settled(command, home, {**os.environ, "REVIEW_APP_BENCH_PLAN": str(plan)})
+            server_cpu = cpu_seconds(server.pid) - cpu_before
         finally:
             server.terminate()
             server.wait(10)
@@ -184,6 +208,9 @@ def main() -> None:
     shown = ", ".join(f"{count} items {answers}" for answers, count in sorted(distribution.items()))
     print(f"  answers per item: {shown}" + (f", {unreached} items 0" if unreached else ""))
     print(f"  reservations landed: {reservations} ({reservations / max(submits, 1):.2f} per submit)")
+    requests = sum(int(figures[kind]["count"]) for kind, _ in KINDS)
+    print(f"  server CPU: {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.2f} ms per request; "
+          f"the latencies below are mostly waiting for it, 20 requests at a time)")
     for kind, label in KINDS:
         row = figures[kind]
         print(f"  {label:<10} p50 {row['p50_us'] / 1000:7.1f} ms   p95 {row['p95_us'] / 1000:7.1f} ms   max {row['max_us'] / 1000:7.1f} ms")

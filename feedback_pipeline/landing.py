@@ -10,7 +10,6 @@ which lets a sensor resume from a cursor key and list only the folders at or aft
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import contextlib
 import os
@@ -283,17 +282,19 @@ class LandingZone:
         frames.append(_lines_frame(chunk_keys, counts, lines))
         return LandingText(pl.concat(frames) if len(frames) > 1 else frames[0], refused)
 
-    def _children(self, path: str) -> list[str]:
+    def _children(self, path: str, after: str = "") -> list[str]:
+        """The sorted names in a folder that sort after `after` (those before are not sorted at all)."""
         if self.is_local:
             try:
-                return sorted(os.listdir(path))
+                names = os.listdir(path)
             except FileNotFoundError:
                 return []
-        try:
-            entries = self.fs.ls(path, detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+        else:
+            try:
+                names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(path, detail=False)]
+            except FileNotFoundError:
+                return []
+        return sorted(filter(after.__lt__, names) if after else names)
 
     def iter_keys(self, area: str, after: str | None = None) -> Iterator[str]:
         """Keys of an area in arrival order, strictly after the key `after` when given."""
@@ -308,19 +309,16 @@ class LandingZone:
             for hour in self._children(f"{base}/{day}"):
                 if after_day and day == after_day and hour < after_hour:
                     continue
-                names = self._children(f"{base}/{day}/{hour}")
-                if after and day == after_day and hour == after_hour:
-                    # the names are sorted: skip those up to the cursor without looking at each
-                    names = names[bisect.bisect_right(names, after.rsplit("/", 1)[-1]) :]
-                for name in names:
-                    if name.startswith(".") or not name.endswith(".jsonl"):
-                        continue
-                    key = f"{area}/{day}/{hour}/{name}"
-                    if after is None or key > after:
-                        yield key
+                cut = after.rsplit("/", 1)[-1] if after and day == after_day and hour == after_hour else ""
+                names = self._children(f"{base}/{day}/{hour}", cut)
+                # every name left sorts after the cursor: its folder does, or it follows the cursor's name
+                folder = f"{area}/{day}/{hour}/"
+                yield from [folder + name for name in names if name.endswith(".jsonl") and not name.startswith(".")]
 
     def list(self, area: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
         """At most `limit` keys of an area after the cursor key `after`, oldest first."""
+        if limit is None:
+            return list(self.iter_keys(area, after))
         keys: list[str] = []
         for key in self.iter_keys(area, after):
             keys.append(key)

@@ -46,6 +46,18 @@ def test_next_shares_the_slots_out_across_processes_fewest_first(home):
     assert "Nothing left" in reviewers[8].get("/sessions/triage?status=all").text
 
 
+def test_answers_through_another_process_fill_their_item_before_its_files_are_read(home):
+    first, second = create_app(home, ttl=3600), create_app(home, ttl=3600)
+    second.state.review.data.pending.refresh()
+    for name in ("alice", "bob"):
+        client = sign_in(home, f"{name}@example.com", first)
+        assert client.get("/sessions/triage/items/it-0001").status_code == 200
+        assert post_item(client, "it-0001", FULL_ANSWER).status_code == 303
+    sent = [next_item(sign_in(home, f"r{i}@example.com", second)) for i in range(6)]
+    assert "it-0001" not in sent, "their next reservations announce the two answers: the item is full"
+    assert sent.count(None) == 2, "alice's and bob's own next reservations hold two of the six free slots"
+
+
 def test_submit_and_skip_release_the_reservation_and_the_next_goes_elsewhere(home):
     alice = sign_in(home, "alice@example.com")
     first = next_item(alice)

@@ -182,6 +182,7 @@ class AccessRegistry:
             hash_secret(k.strip()): "FEEDBACK_API_KEYS" for k in (env.get("FEEDBACK_API_KEYS") or "").split(",") if k.strip()
         }
         self._lock = threading.Lock()
+        self._listing = threading.Lock()
         self._cursor: str | None = None
         self._checked = 0.0
         self._invitations: dict[str, tuple[str, int]] = {}
@@ -192,18 +193,27 @@ class AccessRegistry:
         self._secrets: list[str] = []
 
     def refresh(self, force: bool = False) -> None:
-        """Fold access events that arrived since the last refresh."""
-        with self._lock:
-            if not force and time.monotonic() - self._checked < self.refresh_seconds:
-                return
+        """Fold access events that arrived since the last refresh.
+
+        One thread lists at a time; a throttled look does not wait for it (requests go on with
+        what was folded), a forced one does and then lists again.
+        """
+        if not force and time.monotonic() - self._checked < self.refresh_seconds:
+            return
+        if not self._listing.acquire(blocking=force):
+            return
+        try:
+            checked = time.monotonic()
             for key in self.landing.iter_keys("definitions", after=self._cursor):
-                self._cursor = key
                 parsed = LandingKey.parse(key)
-                if parsed.label != ACCESS_LABEL:
-                    continue
-                for line in self.landing.read_bytes(key).decode().splitlines():
-                    self._fold(line, parsed.time_ns)
-            self._checked = time.monotonic()
+                lines = self.landing.read_bytes(key).decode().splitlines() if parsed.label == ACCESS_LABEL else []
+                with self._lock:
+                    for line in lines:
+                        self._fold(line, parsed.time_ns)
+                self._cursor = key
+            self._checked = checked
+        finally:
+            self._listing.release()
 
     def _fold(self, line: str, arrived_ns: int) -> None:
         try:

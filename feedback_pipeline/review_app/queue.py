@@ -145,6 +145,7 @@ class PendingSubmissions:
         self._logs: dict[str, list[AnswerRow]] = {}
         self._generations: dict[str, int] = {}
         self._checked = 0.0
+        self._caught_up = 0.0
         self._cursor = self._start_cursor(lookback_hours)
 
     def _start_cursor(self, lookback_hours: float) -> str:
@@ -180,23 +181,27 @@ class PendingSubmissions:
             self._logs[session] = [row for row in self._records.values() if row.session == session]
             self._generations[session] = self._generations.get(session, 0) + 1
 
-    def refresh(self, through: str | None = None, force: bool = False) -> None:
+    def refresh(self, through: str | None = None) -> None:
         """Read Review App submission files that landed since the last look.
 
         Throttled to one listing per `refresh_seconds`, unless `through` (a landing key this
-        reviewer wrote, possibly through another process) has not been read yet, or `force`.
+        reviewer wrote, possibly through another process) has not been read yet: then it waits
+        for the thread listing, and takes its result when it began after this call.
         """
+        asked = time.monotonic()
         with self._lock:
-            behind = force or (through is not None and through > self._cursor and through not in self._own_keys)
-            if not behind and time.monotonic() - self._checked < self.refresh_seconds:
+            behind = through is not None and through > self._cursor and through not in self._own_keys
+            if not behind and asked - self._checked < self.refresh_seconds:
                 return
         if not self._refreshing.acquire(blocking=behind):
             return
         try:
             with self._lock:
                 cursor, own = self._cursor, set(self._own_keys)
-            if not force and behind and through is not None and through <= cursor:
+                listed_after_asked = self._caught_up >= asked
+            if listed_after_asked or (behind and through is not None and through <= cursor):
                 return
+            started = time.monotonic()
             keys = self.landing.list("submissions", after=cursor, limit=self.files_per_refresh)
             rows = [
                 pending_row(record)
@@ -210,7 +215,9 @@ class PendingSubmissions:
                 self._cursor = keys[-1] if keys else cursor
                 self._own_keys = {key for key in self._own_keys if key > self._cursor}
                 self._trim()
-                self._checked = time.monotonic()
+                self._checked = started
+                if len(keys) < self.files_per_refresh:
+                    self._caught_up = started
         finally:
             self._refreshing.release()
 
@@ -346,11 +353,13 @@ class ReviewData:
         """Reserve and return the item a reviewer should review next (see `SessionAnswers.route`), or None.
 
         Picks a candidate from what this process has read (at most a second old), lands the
-        reservation, then reads every reservation and submission landed since (in that order: an
-        answer lands before its reviewer's next reservation), and keeps the item only if
-        its answers and the reservations seen fit its slots (`reservations`: why that is enough);
-        otherwise tries another candidate. `after`: the item just reviewed (the search goes on
-        from there; `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
+        reservation, then reads every reservation landed since, and keeps the item only if its
+        answers and the reservations seen fit its slots (`reservations`: why that is enough);
+        otherwise tries another candidate. Submissions need no fresh listing: an answer given
+        through "next" lands while its reviewer's reservation of the item is live, and before the
+        reviewer's next reservation, which announces it; whichever of the two is seen takes the
+        slot. `after`: the item just reviewed (the search goes on from there; `answered`: it was
+        answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
         items = self.items(session)
@@ -369,7 +378,7 @@ class ReviewData:
             trace_id = items.traces[items.positions[candidate]]
             self.reservations.reserve(name, candidate, trace_id, reviewer, _minutes(session), answered=just_answered)
             self.reservations.refresh(force=True)
-            answers = self.answers(session, through, fresh=True)
+            answers = self.answers(session, through)
             if answers.fits(trace_id, reviewer, self.reservations.slots(name)):
                 return candidate
             lost.add(candidate)
@@ -377,14 +386,13 @@ class ReviewData:
             self.reservations.release(name, reviewer)
         return None
 
-    def answers(self, session: Mapping[str, Any], through: str | None = None, fresh: bool = False) -> SessionAnswers:
+    def answers(self, session: Mapping[str, Any], through: str | None = None) -> SessionAnswers:
         """Every reviewer's current answers and skips in a session, pending submissions included.
 
-        `through`: a landing key the reader wrote; the answers include it. `fresh`: list the
-        landing zone now rather than at most once a second.
+        `through`: a landing key the reader wrote; the answers include it.
         """
         name = str(session["name"])
-        self.pending.refresh(through, force=fresh)
+        self.pending.refresh(through)
         items = self.items(session)
         needed = int(session.get("reviews_per_item") or 1)
         with self._lock:

@@ -19,8 +19,8 @@ live reservation it sees on the item (its own included) fit `reviews_per_item`. 
 for the last slot, the one whose reservation landed last sees all the others, so at most as many
 keep the item as it has free slots (a contender that gives way tries another item).
 
-Listing resumes `LAG_SECONDS` before the newest key read, and keys already read are skipped: a
-file whose key was made before another's can become visible after it.
+Listing resumes `LAG_SECONDS` (to within a second) before the newest key read, and keys already
+read are skipped: a file whose key was made before another's can become visible after it.
 """
 
 from __future__ import annotations
@@ -75,9 +75,13 @@ class Reservations:
         self.landing = landing
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
+        self._listing = threading.Lock()
         self._cursor = _start_cursor()
         self._checked = 0.0
+        self._listed_from = 0.0
         self._seen: dict[str, int] = {}
+        self._newest_ns = 0
+        self._pruned_ns = 0
         self._held: dict[tuple[str, str], Reservation] = {}
         self._answered: dict[str, dict[str, set[str]]] = {}
 
@@ -99,25 +103,48 @@ class Reservations:
         key = self.landing.write_lines(AREA, [json.dumps(event, sort_keys=True)], label=RESERVATION_LABEL)
         landed = Reservation(key, made.session, made.item_id, made.trace_id, made.reviewer, made.until_ns, made.answered)
         with self._lock:
-            self._seen[key] = LandingKey.parse(key).time_ns
+            self._see(key, LandingKey.parse(key).time_ns)
             self._fold(landed)
         return landed
+
+    def _see(self, key: str, time_ns: int) -> None:
+        self._seen[key] = time_ns
+        self._newest_ns = max(self._newest_ns, time_ns)
 
     def release(self, session: str, reviewer: str) -> None:
         """Land an already expired reservation that replaces the reviewer's live one in a session."""
         self._land(Reservation("", session, "", "", reviewer, 0))
 
     def refresh(self, force: bool = False) -> None:
-        """Fold the reservation events that landed since the last look (and were not read yet)."""
+        """Fold the reservation events that landed since the last look (and were not read yet).
+
+        `force`: every event landed before this call is folded on return. Listing is the costly
+        part (it grows with the hour's folder), so one thread lists at a time, and a forced call
+        that waited for a listing begun after it was made takes that listing's result.
+        """
+        asked = time.monotonic()
         with self._lock:
-            if not force and time.monotonic() - self._checked < self.refresh_seconds:
+            if not force and asked - self._checked < self.refresh_seconds:
                 return
-            cursor, seen = self._cursor, set(self._seen)
-            checked = time.monotonic()
+        if not self._listing.acquire(blocking=force):
+            return
+        try:
+            if self._listed_from >= asked:
+                return
+            started = time.monotonic()
+            self._list(started)
+            self._listed_from = started
+        finally:
+            self._listing.release()
+
+    def _list(self, started: float) -> None:
+        with self._lock:
+            cursor = self._cursor
+        keys = self.landing.list(AREA, after=cursor)
+        with self._lock:
+            unseen = [key for key in keys if key not in self._seen]
         found: list[tuple[str, int, list[Reservation]]] = []
-        for key in self.landing.iter_keys(AREA, after=cursor):
-            if key in seen:
-                continue
+        for key in unseen:
             parsed = LandingKey.parse(key)
             lines = self.landing.read_bytes(key).decode().splitlines() if parsed.label == RESERVATION_LABEL else []
             found.append((key, parsed.time_ns, [made for made in (_parse(key, line) for line in lines) if made]))
@@ -125,14 +152,19 @@ class Reservations:
             for key, time_ns, reservations in found:
                 if key in self._seen:
                     continue
-                self._seen[key] = time_ns
+                self._see(key, time_ns)
                 for made in reservations:
                     self._fold(made)
-            if self._seen:
-                floor = max(self._seen.values()) - LAG_SECONDS * 1_000_000_000
-                self._cursor = max(self._cursor, _cursor_at(floor))
-                self._seen = {key: t for key, t in self._seen.items() if t >= floor}
-            self._checked = checked
+            self._forget_before(self._newest_ns - LAG_SECONDS * 1_000_000_000)
+            self._checked = started
+
+    def _forget_before(self, floor_ns: int) -> None:
+        """Move the cursor to `floor_ns` and forget the keys before it (at most once a second of key time)."""
+        if floor_ns - self._pruned_ns < 1_000_000_000:
+            return
+        self._cursor = max(self._cursor, _cursor_at(floor_ns))
+        self._seen = {key: t for key, t in self._seen.items() if t >= floor_ns}
+        self._pruned_ns = floor_ns
 
     def _fold(self, made: Reservation) -> None:
         if made.answered:

@@ -27,7 +27,10 @@ from feedback_pipeline.review_app.trace_view import TraceView, trace_view
 from feedback_pipeline.item_status import ANSWER_KINDS, ANSWERED, COMPLETED, PENDING, SKIP_KIND, SKIPPED, status_of
 
 QUEUE_COLUMNS = ("item_id", "trace_id", "session_name", "request_preview")
-VIEWS_KEPT = 256
+# A view costs about 1 ms to build (markdown, indented JSON) and about as much memory as its row,
+# which the session's frame holds anyway; with "next", each item is opened once per review slot,
+# passes over the session apart, so the views of a team's whole working set are kept.
+VIEWS_KEPT = 1024
 
 
 class Slots(NamedTuple):
@@ -161,6 +164,7 @@ class SessionAnswers:
         self._answered: dict[str, set[str]] = {}
         self._skipped: dict[str, set[str]] = {}
         self._complete: set[str] = set()
+        self._complete_items = 0
         self._by_count: dict[int, set[str]] = {0: set(self.items.traces)}
 
     def rebuild(self, lake_rows: Iterable[AnswerRow], processed: frozenset[str], pending: Iterable[AnswerRow]) -> None:
@@ -222,10 +226,15 @@ class SessionAnswers:
             self._by_count.setdefault(count, set()).add(trace_id)
         self._reviewers[trace_id] = reviewers
         self._skippers[trace_id] = skippers
-        if len(reviewers) >= self.reviews_per_item:
-            self._complete.add(trace_id)
-        else:
-            self._complete.discard(trace_id)
+        complete = len(reviewers) >= self.reviews_per_item
+        if complete != (trace_id in self._complete):
+            per_trace = self.items.items_per_trace.get(trace_id, 0)
+            if complete:
+                self._complete.add(trace_id)
+                self._complete_items += per_trace
+            else:
+                self._complete.discard(trace_id)
+                self._complete_items -= per_trace
 
     def status(self, item_id: str, reviewer: str) -> str:
         """The item's status for `reviewer` (`item_status.status_of`: answered, skipped, completed, pending)."""
@@ -245,7 +254,7 @@ class SessionAnswers:
             skipped = self._skipped.get(reviewer, set()) - answered
             mine = sum(per_trace.get(t, 0) for t in answered)
             skips = sum(per_trace.get(t, 0) for t in skipped)
-            session_complete = sum(per_trace.get(t, 0) for t in self._complete)
+            session_complete = self._complete_items
             others = session_complete - sum(per_trace.get(t, 0) for t in (answered | skipped) & self._complete)
         total = len(self.items.ids)
         return {

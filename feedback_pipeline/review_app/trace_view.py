@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,10 +20,15 @@ from markupsafe import Markup
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 _MAX_SPANS = 2000
+MARKDOWN_KEPT = 256
 
 
+@lru_cache(maxsize=MARKDOWN_KEPT)
 def markdown_html(text: str | None) -> Markup:
-    """Markdown rendered to HTML that cannot run script or load anything but plain links."""
+    """Markdown rendered to HTML that cannot run script or load anything but plain links.
+
+    The last `MARKDOWN_KEPT` texts are kept: a session's guidelines are on every item page, and
+    system prompts repeat across traces."""
     html = _MARKDOWN.render(text or "")
     clean = nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
     return Markup(clean)
