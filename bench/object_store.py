@@ -38,7 +38,7 @@ def phase_ingest(export: str) -> dict:
     started = time.perf_counter()
     import_traces([export], home.landing())
     imported = time.perf_counter()
-    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("traces",))
     finished = time.perf_counter()
     assert not report.failures, report.failures
     rows = home.lake().table("traces").count()

@@ -95,7 +95,7 @@ def ingest_ours(work: Path, n: int) -> dict:
     started = time.perf_counter()
     import_traces([str(work / "traces.jsonl")], home.landing())
     imported = time.perf_counter()
-    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("traces",))
     finished = time.perf_counter()
     assert not report.failures, report.failures
     return {
@@ -172,7 +172,7 @@ def dataset_build_ours(work: Path, n: int) -> dict:
     outcome = []
     result = _timed(
         lambda: len(load_evaluation_dataset(DATASET, home=home)),
-        lambda: outcome.append(run_pending(home, echo=lambda *a, **k: None, stages=("sensors.datasets",))),
+        lambda: outcome.append(run_pending(home, echo=lambda *a, **k: None, stages=("datasets",))),
     )
     assert not outcome[0].failures, outcome[0].failures
     return result

@@ -1,7 +1,7 @@
 """feedback-pipeline: human feedback on LLM traces, turned into versioned evaluation datasets.
 
 The public SDK lives here under MLflow's names; the Dagster wiring lives in `assets/` and
-`sensors/`, assembled by `feedback_pipeline.definitions`. SDK names are imported on first use
+`sensors/`, installed as `feedback_pipeline_dagster` and assembled by `feedback_pipeline_dagster.definitions`. SDK names are imported on first use
 (module `__getattr__`), so `import feedback_pipeline` stays fast.
 """
 

@@ -27,14 +27,14 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from assets import datasets as dataset_assets
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets import datasets as dataset_assets
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import pending
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from sensors.partitions import add_partitions
-from sensors.run_health import TAG_DIED, fail_dead_runs
+from feedback_pipeline_dagster.sensors.partitions import add_partitions
+from feedback_pipeline_dagster.sensors.run_health import TAG_DIED, fail_dead_runs
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
@@ -99,6 +99,14 @@ def failed_build(instance: dg.DagsterInstance, tags: dict[str, str], other_than:
         if run.run_id != other_than and TAG_DIED not in run.tags:
             return run.run_id
     return None
+
+
+def repeated_gate_failure(instance: dg.DagsterInstance, tags: dict[str, str], run_id: str) -> str | None:
+    """For a failed dataset build (a run whose tags name its inputs), the id of an earlier run whose
+    publish gate failed on the same inputs; None for any other run."""
+    if TAG_FINGERPRINT not in tags:
+        return None
+    return failed_build(instance, tags, other_than=run_id)
 
 
 def _requests(

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import quality as quality_assets
-from assets.labeling import labeling_session_partitions
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets import quality as quality_assets
+from feedback_pipeline_dagster.assets.labeling import labeling_session_partitions
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import agreement, judge_alignment
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from sensors.datasets import FOLLOW_SECONDS, newest_materialization
+from feedback_pipeline_dagster.sensors.datasets import FOLLOW_SECONDS, newest_materialization
 
 LABEL_AGREEMENT = dg.AssetKey("label_agreement")
 JUDGE_ALIGNMENT = dg.AssetKey("judge_alignment")

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from assessments_world import build_world, label_schema_rows
 
-import sensors.assessments as sensor_module
-from assets.assessments import (
+import feedback_pipeline_dagster.sensors.assessments as sensor_module
+from feedback_pipeline_dagster.assets.assessments import (
     TAG_AFTER,
     TAG_LAST,
     assessments,
@@ -21,7 +21,7 @@ from assets.assessments import (
     every_submission_accounted_for,
     submissions,
 )
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline import assessment_tables as tables
 from feedback_pipeline.search import search_assessments
