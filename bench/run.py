@@ -123,14 +123,14 @@ def submissions_prepare(work: Path, n: int) -> dict:
 
 
 def submissions_ours(work: Path, n: int) -> dict:
-    from feedback_pipeline import assessments
+    from bench.assessments import process_pending_submissions
     from feedback_pipeline.lake import Lake
     from feedback_pipeline.landing import LandingZone
 
     root = _submission_root(work)
     lake, landing = Lake(str(root / "lake")), LandingZone(str(root / "landing"))
     reports: list[dict] = []
-    result = _timed(lambda: n, lambda: reports.extend(assessments.process_pending(lake, landing, max_files=SUBMISSION_FILES)))
+    result = _timed(lambda: n, lambda: reports.extend(process_pending_submissions(lake, landing, files_per_run=SUBMISSION_FILES)))
     assert all(r["accounted"] for r in reports), reports
     return result
 
