@@ -158,6 +158,16 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     )
 
 
+def follow_materializations(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
+    """Move a sensor's cursor (an event-log storage id) to the newest input materialization after
+    it; a SkipReason when none came."""
+    newest = newest_materialization(context.instance, int(context.cursor or 0))
+    if newest is None:
+        return dg.SkipReason("no input asset materialized since the last tick")
+    context.update_cursor(str(newest))
+    return None
+
+
 @dg.sensor(
     job=evaluation_datasets_job,
     minimum_interval_seconds=60,
@@ -195,12 +205,8 @@ def evaluation_datasets_on_inputs_sensor(
     """Right after assessments, session items, label schemas or sessions materialize (before the run's
     checks finish): the builds `evaluation_datasets_sensor` would request up to a minute later. The
     cursor is the event-log storage id of the last materialization acted on."""
-    after = int(context.cursor or 0)
-    newest = newest_materialization(context.instance, after)
-    if newest is None:
-        return dg.SkipReason("no input asset materialized since the last tick")
-    context.update_cursor(str(newest))
-    return _sensor_result(lake.lake(), context.instance)
+    skipped = follow_materializations(context)
+    return skipped or _sensor_result(lake.lake(), context.instance)
 
 
 @dg.run_status_sensor(

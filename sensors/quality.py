@@ -18,7 +18,7 @@ from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import agreement, judge_alignment
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from feedback_pipeline_dagster.sensors.datasets import FOLLOW_SECONDS, newest_materialization
+from feedback_pipeline_dagster.sensors.datasets import FOLLOW_SECONDS, follow_materializations
 
 LABEL_AGREEMENT = dg.AssetKey("label_agreement")
 JUDGE_ALIGNMENT = dg.AssetKey("judge_alignment")
@@ -62,10 +62,8 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
 def quality_on_assessments_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """After assessments, sessions or label schemas materialize: recompute what they changed. The
     cursor is the event-log storage id of the last materialization acted on."""
-    after = int(context.cursor or 0)
-    newest = newest_materialization(context.instance, after)
-    if newest is None:
-        return dg.SkipReason("no input asset materialized since the last tick")
-    context.update_cursor(str(newest))
+    skipped = follow_materializations(context)
+    if skipped:
+        return skipped
     requests = _requests(lake.lake(), context.instance)
     return dg.SensorResult(run_requests=requests) if requests else dg.SkipReason("label quality is computed from the current assessments")
