@@ -11,7 +11,7 @@ from functools import partial
 
 import dagster as dg
 
-from feedback_pipeline.cli.pipeline import CodeLocation, Stage
+from feedback_pipeline.code_location import CodeLocation, Stage
 from feedback_pipeline_dagster import assets, sensors
 from feedback_pipeline_dagster.assets.resources import storage_resources
 from feedback_pipeline_dagster.sensors import assessments, datasets, labeling, quality, run_health, traces

@@ -5,6 +5,7 @@ site-packages), both from a built wheel and editable."""
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from feedback_pipeline.cli.pipeline import CODE_LOCATION_GROUP
+from feedback_pipeline.code_location import CODE_LOCATION_GROUP
 
 REPO = Path(__file__).resolve().parents[1]
 SHELL = ("feedback_pipeline_dagster", "assets", "sensors")
@@ -79,7 +80,12 @@ def test_the_editable_install_serves_the_code_location_away_from_the_source_tree
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_the_workspace_and_the_entry_point_name_one_code_location():
+def test_the_workspace_and_the_entry_point_name_one_code_location_whose_stages_are_the_sensors():
     (point,) = entry_points(group=CODE_LOCATION_GROUP)
     module = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"][0]["python_module"]["module_name"]
     assert point.module == module
+    location = point.load()
+    assert [stage.name for stage in location.stages] == ["traces", "labeling", "assessments", "datasets", "quality"]
+    for stage in location.stages:
+        sensor_module = importlib.import_module(f"feedback_pipeline_dagster.sensors.{stage.name}")
+        assert stage.pending_run_requests is sensor_module.pending_run_requests, "run asks what the stage's sensor asks"

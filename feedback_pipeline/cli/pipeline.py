@@ -1,8 +1,7 @@
 """`feedback-pipeline run` and `status`: the sensors' work done once, in-process, for cron, CI and scripts.
 
-The library does not import the Dagster shell: the shell hands in its `CodeLocation` through the entry
-point group `feedback_pipeline.code_location` (pyproject.toml), and `run` asks each of its stages what is
-pending, the same function the stage's sensor asks."""
+The library does not import the Dagster shell: the shell hands in its `code_location.CodeLocation`,
+and `run` asks each of its stages what is pending, the same function the stage's sensor asks."""
 
 from __future__ import annotations
 
@@ -10,57 +9,19 @@ import fcntl
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from feedback_pipeline.code_location import CodeLocation, load_code_location
 from feedback_pipeline.home import FeedbackHome
-from feedback_pipeline.lake import Lake
-from feedback_pipeline.landing import LandingZone
 
 if TYPE_CHECKING:
     import dagster
 
-CODE_LOCATION_GROUP = "feedback_pipeline.code_location"
 MAX_ROUNDS = 10_000
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A stage of the flow as `run` sees it: its name and its sensor's `pending_run_requests`
-    (which maps the stage's function in `feedback_pipeline.pending` to run requests)."""
-
-    name: str
-    pending_run_requests: Callable[[Lake, LandingZone, dagster.DagsterInstance], list[dagster.RunRequest]]
-
-
-@dataclass(frozen=True)
-class CodeLocation:
-    """What `run` needs of the Dagster shell: its definitions (the jobs), its stages in flow order,
-    the tags that name this process on a run, the marking of runs a dead process left STARTED, and
-    the earlier run whose publish gate failed on a failed run's inputs (None when there is none)."""
-
-    defs: dagster.Definitions
-    stages: tuple[Stage, ...]
-    process_tags: Callable[[], dict[str, str]]
-    fail_dead_runs: Callable[[dagster.DagsterInstance], list[str]]
-    repeated_gate_failure: Callable[[dagster.DagsterInstance, dict[str, str], str], str | None]
-
-
-def load_code_location() -> CodeLocation:
-    """The code location the installed shell registers (entry point group `feedback_pipeline.code_location`)."""
-    found = list(entry_points(group=CODE_LOCATION_GROUP))
-    if len(found) != 1:
-        names = ", ".join(point.value for point in found) or "none"
-        raise RuntimeError(
-            f"entry point group {CODE_LOCATION_GROUP!r}: expected exactly one code location, found {names} "
-            "(reinstall the project: `make install`)"
-        )
-    return found[0].load()
 
 
 @dataclass
