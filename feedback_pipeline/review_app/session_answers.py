@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from feedback_pipeline.assessment_validity import GROUP_KEY, with_validity
+from feedback_pipeline.assessment_validity import with_validity
 from feedback_pipeline.review_app.trace_view import TraceView, trace_view
 from feedback_pipeline.item_status import ANSWER_KINDS, ANSWERED, COMPLETED, PENDING, SKIP_KIND, SKIPPED, status_of
 
@@ -55,6 +55,9 @@ class AnswerRow(NamedTuple):
     assessor_id: str | None
     overrides: str | None
     order: int
+
+
+ROW_SCHEMA = {name: pl.Int64 if name == "order" else pl.String for name in AnswerRow._fields}
 
 
 @dataclass(frozen=True)
@@ -171,19 +174,23 @@ class SessionAnswers:
         """Start over from the lake's rows; `processed`: submission ids already in the lake."""
         with self.lock:
             self._reset(processed)
-            touched: set[str] = set()
-            self._hold(lake_rows, touched)
-            self._add(pending, touched)
+            from_lake: set[str] = set()
+            self._hold(lake_rows, from_lake)
+            for trace_id in from_lake:  # valid as the lake judged them, with the same rule
+                self._by_trace[trace_id] = {key: self._rows[key] for key in self._held[trace_id]}
+            self._add(pending, from_lake)
 
     def add(self, pending: Iterable[AnswerRow]) -> None:
         """Fold in pending rows (in arrival order); those the lake already holds are ignored."""
         with self.lock:
             self._add(pending, set())
 
-    def _add(self, pending: Iterable[AnswerRow], touched: set[str]) -> None:
+    def _add(self, pending: Iterable[AnswerRow], also_summarise: set[str]) -> None:
+        touched: set[str] = set()
         self._hold((row for row in pending if row.submission_id not in self._processed), touched)
-        self._stand(touched)
-        for trace_id in touched:
+        if touched:
+            self._stand(touched)
+        for trace_id in touched | also_summarise:
             self._summarise(trace_id)
 
     def _hold(self, rows: Iterable[AnswerRow], touched: set[str]) -> None:
@@ -207,17 +214,12 @@ class SessionAnswers:
     def _stand(self, touched: set[str]) -> None:
         """`_by_trace` of the touched traces: the rows held there that `with_validity` keeps."""
         keys = [key for trace_id in touched for key in self._held.get(trace_id, ())]
-        frame = pl.DataFrame(
-            {
-                "assessment_id": keys,
-                "created_at": [self._rows[key].order for key in keys],
-                "overrides": [self._rows[key].overrides for key in keys],
-                "span_id": [None] * len(keys),
-                **{name: [getattr(self._rows[key], name) for key in keys] for name in GROUP_KEY if name != "span_id"},
-            },
-            schema={"assessment_id": pl.String, "created_at": pl.Int64, "overrides": pl.String, **dict.fromkeys(GROUP_KEY, pl.String)},
+        rows = pl.DataFrame([self._rows[key] for key in keys], schema=ROW_SCHEMA, orient="row").lazy()
+        state = rows.with_columns(
+            assessment_id=pl.Series(keys, dtype=pl.String), created_at=pl.col("order"), span_id=pl.lit(None, pl.String)
         )
-        standing = with_validity(frame, pl.Series(sorted(self._overridden), dtype=pl.String)).filter("valid")["assessment_id"]
+        overridden = pl.Series([key for key in keys if key in self._overridden], dtype=pl.String)
+        standing = with_validity(state, overridden).filter("valid").select("assessment_id").collect()["assessment_id"]
         for trace_id in touched:
             self._by_trace[trace_id] = {}
         for key in standing:
