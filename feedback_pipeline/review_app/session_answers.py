@@ -212,14 +212,16 @@ class SessionAnswers:
                     touched.add(str(replaced.trace_id))
 
     def _stand(self, touched: set[str]) -> None:
-        """`_by_trace` of the touched traces: the rows held there that `with_validity` keeps."""
+        """`_by_trace` of the touched traces: the rows held there that `with_validity` keeps (a few
+        rows, so polars' in-memory engine: the streaming engine's start-up would cost more)."""
         keys = [key for trace_id in touched for key in self._held.get(trace_id, ())]
         rows = pl.DataFrame([self._rows[key] for key in keys], schema=ROW_SCHEMA, orient="row").lazy()
         state = rows.with_columns(
             assessment_id=pl.Series(keys, dtype=pl.String), created_at=pl.col("order"), span_id=pl.lit(None, pl.String)
         )
         overridden = pl.Series([key for key in keys if key in self._overridden], dtype=pl.String)
-        standing = with_validity(state, overridden).filter("valid").select("assessment_id").collect()["assessment_id"]
+        query = with_validity(state, overridden).filter("valid").select("assessment_id")
+        standing = query.collect(engine="in-memory")["assessment_id"]
         for trace_id in touched:
             self._by_trace[trace_id] = {}
         for key in standing:
