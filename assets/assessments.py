@@ -9,8 +9,8 @@ re-collects those days' landing files and re-derives their assessments from `sub
 import dagster as dg
 import polars as pl
 
-from assets.metadata import records_table
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.metadata import records_table
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline.submission_collection import collect_submissions
 from feedback_pipeline.submission_runs import Scope

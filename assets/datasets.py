@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.metadata import counts_table
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.metadata import counts_table
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import datasets, mlflow_datasets
 from feedback_pipeline.home import FeedbackHome
 

@@ -4,8 +4,8 @@ and `session_items`, one dynamic partition per labeling session (keyed by `label
 
 import dagster as dg
 
-from assets.metadata import markdown_table
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.metadata import markdown_table
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import definition_events, revalidation, schemas, sessions
 
 labeling_session_partitions = dg.DynamicPartitionsDefinition(name="labeling_sessions")

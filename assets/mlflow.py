@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import mlflow_push
 from feedback_pipeline.mlflow_server import MlflowServer
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.labeling import labeling_session_partitions
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.labeling import labeling_session_partitions
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import agreement, judge_alignment as alignment
 
 ASSESSMENTS = dg.AssetDep("assessments", partition_mapping=dg.AllPartitionMapping())

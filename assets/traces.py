@@ -4,7 +4,7 @@
 import dagster as dg
 from pydantic import Field
 
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import exports
 
 TRACE_DAYS = dg.DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)

@@ -24,8 +24,11 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from feedback_pipeline import pending  # noqa: E402
+from feedback_pipeline.assessments import derive_assessments  # noqa: E402
 from feedback_pipeline.lake import Lake  # noqa: E402
 from feedback_pipeline.landing import LandingZone  # noqa: E402
+from feedback_pipeline.submission_collection import collect_submissions  # noqa: E402
 
 SCHEMAS = [
     ("summary_quality", "feedback", "categorical", {"options": ["Yes", "No"]}),
@@ -38,6 +41,17 @@ SCHEMAS = [
 TRACES = 20_000
 SESSION_TRACES = 5_000
 USERS = ["alice@example.com", "bob@example.com", "carol@example.com"]
+
+
+def process_pending_submissions(lake: Lake, landing: LandingZone, files_per_run: int = 500) -> list[dict]:
+    """What the assessments sensor's runs do, without Dagster (benchmarks and tests): each run
+    `pending.submission_work` asks for, collected and derived by the functions the two assets call;
+    one report per run."""
+    work = pending.submission_work(lake, landing, files_per_run=files_per_run, with_underived=False)
+    return [
+        {"collected": collect_submissions(lake, landing, batch.scope), **derive_assessments(lake, batch.scope)}
+        for batch in work.batches
+    ]
 
 
 def seed_lake(lake: Lake) -> None:
@@ -134,7 +148,7 @@ def main() -> None:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    reports = core.process_pending(lake, landing, max_files=args.files_per_run)
+    reports = process_pending_submissions(lake, landing, files_per_run=args.files_per_run)
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     totals = {key: sum(r[key] for r in reports) for key in ("received", "accepted", "rejected", "duplicates")}

@@ -114,7 +114,7 @@ def pipeline(export: Path, root: Path, session_items: int, submissions: int) -> 
     started = clock
     import_traces([str(export)], home.landing())
     step("import")
-    run("sensors.traces")
+    run("traces")
     step("traces")
     lake = home.lake()
     create_label_schema(EXPECTATION, type="expectation", input=InputText(), home=home)
@@ -123,14 +123,14 @@ def pipeline(export: Path, root: Path, session_items: int, submissions: int) -> 
     create_labeling_session(
         DATASET, assigned_users=REVIEWERS, label_schemas=[EXPECTATION, FEEDBACK], dataset=DATASET, home=home
     ).add_traces(trace_ids.to_list())
-    run("sensors.labeling")
+    run("labeling")
     step("session")
     lines = submission_lines(trace_ids, submissions)
     landing = home.landing()
     for start in range(0, lines.len(), LINES_PER_FILE):
         landing.write_lines("submissions", lines.slice(start, LINES_PER_FILE).to_list(), label="api")
     step("land")
-    run("sensors.assessments", "sensors.datasets")
+    run("assessments", "datasets")
     step("assess")
     records = load_evaluation_dataset(DATASET, home=home).to_polars()
     step("load")

@@ -4,7 +4,7 @@
 
 For each N a fresh data home gets the traces, label schemas and session of `bench/assessments.py`
 and N submissions, derived as the sensor's runs would; then `--new` more submissions are landed
-and processed twice: once in the library (`assessments.process_pending`) and once through
+and processed twice: once in the library (`process_pending_submissions`: the pending function and the stage functions) and once through
 `feedback-pipeline run` (a subprocess: Dagster start-up included). A run's work should follow what
 it brings, so the figures for the largest N should stay within 1.5x of the smallest.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.assessments import seed_lake, submission_lines  # noqa: E402
+from bench.assessments import process_pending_submissions, seed_lake, submission_lines  # noqa: E402
 from feedback_pipeline.lake import Lake  # noqa: E402
 from feedback_pipeline.landing import LandingZone  # noqa: E402
 
@@ -30,8 +30,6 @@ STORED_PER_FILE = 5_000
 
 
 def measure(stored: int, new: int) -> dict[str, float]:
-    from feedback_pipeline import assessments as core
-
     root = Path(tempfile.mkdtemp(prefix="bench-incremental-")) / "feedback"
     lake, landing = Lake(str(root / "lake")), LandingZone(str(root / "landing"))
     seed_lake(lake)
@@ -39,12 +37,12 @@ def measure(stored: int, new: int) -> dict[str, float]:
     for start in range(0, stored, STORED_PER_FILE):
         landing.write_lines("submissions", lines.slice(start, min(STORED_PER_FILE, stored - start)).to_list())
     started = time.perf_counter()
-    core.process_pending(lake, landing, max_files=200)
+    process_pending_submissions(lake, landing, files_per_run=200)
     seeded = time.perf_counter() - started
 
     landing.write_lines("submissions", lines.slice(stored, new).to_list())
     started = time.perf_counter()
-    core.process_pending(lake, landing)
+    process_pending_submissions(lake, landing)
     library = time.perf_counter() - started
 
     landing.write_lines("submissions", lines.slice(stored + new, new).to_list())

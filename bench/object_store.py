@@ -6,7 +6,7 @@ S3-compatible server (SeaweedFS, started here on loopback through tests/servers.
 Each measured phase runs in its own process against its own fresh home:
   ingest       `traces import` of N synthetic traces into the landing zone, then the traces stage of `run`
   submissions  M submissions landed in SUBMISSION_FILES files beside a seeded lake (not timed), then
-               `assessments.process_pending` (validate, history, current state, rejections)
+               `bench.assessments.process_pending_submissions` (validate, history, current state, rejections)
 Prints one line per phase and backend: seconds, rows, rows per second, and the S3/local ratio.
 """
 
@@ -38,7 +38,7 @@ def phase_ingest(export: str) -> dict:
     started = time.perf_counter()
     import_traces([export], home.landing())
     imported = time.perf_counter()
-    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("traces",))
     finished = time.perf_counter()
     assert not report.failures, report.failures
     rows = home.lake().table("traces").count()
@@ -46,8 +46,7 @@ def phase_ingest(export: str) -> dict:
 
 
 def phase_submissions(count: int) -> dict:
-    from bench.assessments import seed_lake, submission_lines
-    from feedback_pipeline import assessments
+    from bench.assessments import process_pending_submissions, seed_lake, submission_lines
     from feedback_pipeline.home import FeedbackHome
 
     home = FeedbackHome.from_env()
@@ -58,7 +57,7 @@ def phase_submissions(count: int) -> dict:
     for start in range(0, count, per_file):
         landing.write_lines("submissions", lines.slice(start, per_file).to_list())
     started = time.perf_counter()
-    reports = assessments.process_pending(lake, landing, max_files=SUBMISSION_FILES)
+    reports = process_pending_submissions(lake, landing, files_per_run=SUBMISSION_FILES)
     seconds = time.perf_counter() - started
     assert all(r["accounted"] for r in reports), reports
     return {"seconds": seconds, "rows": count}

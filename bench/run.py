@@ -95,7 +95,7 @@ def ingest_ours(work: Path, n: int) -> dict:
     started = time.perf_counter()
     import_traces([str(work / "traces.jsonl")], home.landing())
     imported = time.perf_counter()
-    report = run_pending(home, echo=lambda *a, **k: None, stages=("sensors.traces",))
+    report = run_pending(home, echo=lambda *a, **k: None, stages=("traces",))
     finished = time.perf_counter()
     assert not report.failures, report.failures
     return {
@@ -123,14 +123,14 @@ def submissions_prepare(work: Path, n: int) -> dict:
 
 
 def submissions_ours(work: Path, n: int) -> dict:
-    from feedback_pipeline import assessments
+    from bench.assessments import process_pending_submissions
     from feedback_pipeline.lake import Lake
     from feedback_pipeline.landing import LandingZone
 
     root = _submission_root(work)
     lake, landing = Lake(str(root / "lake")), LandingZone(str(root / "landing"))
     reports: list[dict] = []
-    result = _timed(lambda: n, lambda: reports.extend(assessments.process_pending(lake, landing, max_files=SUBMISSION_FILES)))
+    result = _timed(lambda: n, lambda: reports.extend(process_pending_submissions(lake, landing, files_per_run=SUBMISSION_FILES)))
     assert all(r["accounted"] for r in reports), reports
     return result
 
@@ -172,7 +172,7 @@ def dataset_build_ours(work: Path, n: int) -> dict:
     outcome = []
     result = _timed(
         lambda: len(load_evaluation_dataset(DATASET, home=home)),
-        lambda: outcome.append(run_pending(home, echo=lambda *a, **k: None, stages=("sensors.datasets",))),
+        lambda: outcome.append(run_pending(home, echo=lambda *a, **k: None, stages=("datasets",))),
     )
     assert not outcome[0].failures, outcome[0].failures
     return result

@@ -1,8 +1,9 @@
 """feedback-pipeline: human feedback on LLM traces, turned into versioned evaluation datasets.
 
-The public SDK lives here under MLflow's names; the Dagster wiring lives in `assets/` and
-`sensors/`, assembled by `feedback_pipeline.definitions`. SDK names are imported on first use
-(module `__getattr__`), so `import feedback_pipeline` stays fast.
+The public SDK lives here under MLflow's names. The Dagster shell (`assets/` and `sensors/`,
+installed as `feedback_pipeline_dagster`) is assembled by `feedback_pipeline_dagster.definitions`
+and imports this package, never the other way round. SDK names are imported on first use (module
+`__getattr__`), so `import feedback_pipeline` stays fast.
 """
 
 from __future__ import annotations

@@ -28,20 +28,16 @@ from feedback_pipeline.assessment_tables import (
     read_table,
 )
 from feedback_pipeline import revalidation
+from feedback_pipeline.assessment_validity import GROUP_KEY, with_validity
 from feedback_pipeline.json_values import duckdb_connection
 from feedback_pipeline.landing import record_processed
-from feedback_pipeline.submission_collection import collect_submissions
 from feedback_pipeline.submission_contract import AREA, SUBMISSION_SCHEMA
-from feedback_pipeline.submission_runs import Scope, batches
-from feedback_pipeline.submission_watermarks import processed_watermark, ready_keys
+from feedback_pipeline.submission_runs import Scope
 from feedback_pipeline.utc import UTC_TIME
 from feedback_pipeline.validation import load_context, validate
 
 if TYPE_CHECKING:
     from feedback_pipeline.lake import Lake
-    from feedback_pipeline.landing import LandingZone
-
-GROUP_KEY = ["trace_id", "span_id", "assessment_name", "assessor_id", "session"]
 
 
 def history_rows(checked: pl.DataFrame) -> pl.DataFrame:
@@ -109,18 +105,6 @@ def fold(events: pl.DataFrame) -> pl.DataFrame:
         )
         .select(*ASSESSMENT_SCHEMA.keys(), "deleted")
     )
-
-
-def with_validity(state: pl.DataFrame, overridden_elsewhere: pl.Series | None = None) -> pl.DataFrame:
-    """`valid`: not overridden by a live assessment, and the newest of its assessor's answers to the
-    same question (trace, span, name, session). Deleting the newer one makes the older valid again.
-    `overridden_elsewhere`: ids overridden by live assessments outside `state`."""
-    overridden = state["overrides"].drop_nulls()
-    if overridden_elsewhere is not None:
-        overridden = pl.concat([overridden, overridden_elsewhere.cast(pl.String)])
-    ordered = state.sort("created_at", "assessment_id")
-    newest = pl.col("assessment_id").last().over(GROUP_KEY) == pl.col("assessment_id")
-    return ordered.with_columns((newest & ~pl.col("assessment_id").is_in(overridden.unique().implode())).alias("valid"))
 
 
 def _content_hash(columns: list[str]) -> pl.Expr:
@@ -268,15 +252,3 @@ def accounting(lake: Lake, scope: Scope | None = None) -> dict[str, int]:
         (~in_history & ~in_rejections).sum().alias("in_neither"),
     )
     return {key: int(value) for key, value in counts.row(0, named=True).items()}
-
-
-
-def process_pending(lake: Lake, landing: LandingZone, max_files: int = 500) -> list[dict[str, Any]]:
-    """Collect and derive every pending landing file, batch by batch, without Dagster (tests, benchmarks)."""
-    watermark = processed_watermark(lake)
-    reports = []
-    keys = ready_keys(lake, landing, landing.list(AREA, after=watermark))
-    for batch in batches(keys, watermark, max_files, landing.sizes(keys)):
-        collected = collect_submissions(lake, landing, batch.scope)
-        reports.append({"collected": collected, **derive_assessments(lake, batch.scope)})
-    return reports

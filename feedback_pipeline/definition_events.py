@@ -25,31 +25,40 @@ AREA = "definitions"
 SCHEMA_LABEL = "schema"
 SESSION_LABEL_PREFIX = "session-"
 
+# The columns of a label schema and of a labeling session that their events carry; the tables
+# (`schemas.TABLE_SCHEMA`, `sessions.TABLE_SCHEMA`) are built from these.
+SCHEMA_COLUMNS = {
+    "schema_id": pl.String,
+    "type": pl.String,
+    "title": pl.String,
+    "instruction": pl.String,
+    "enable_comment": pl.Boolean,
+    "input_type": pl.String,
+    "input": pl.String,
+}
+SESSION_COLUMNS = {
+    "assigned_users": pl.List(pl.String),
+    "label_schemas": pl.List(pl.String),
+    "reviews_per_item": pl.Int64,
+    "dataset": pl.String,
+    "trace_filter": pl.String,
+    "refresh_cron": pl.String,
+    "reservation_minutes": pl.Int64,
+    "guidelines": pl.String,
+    "assignments": pl.String,
+    "adjudicators": pl.List(pl.String),
+    "owners": pl.List(pl.String),
+}
+
 EVENT_SCHEMA = pl.Schema(
     {
         "event": pl.String,
         "at": pl.String,
         "name": pl.String,
-        "schema_id": pl.String,
-        "type": pl.String,
-        "title": pl.String,
-        "instruction": pl.String,
-        "enable_comment": pl.Boolean,
-        "input_type": pl.String,
-        "input": pl.String,
+        **SCHEMA_COLUMNS,
         "labeling_session_id": pl.String,
-        "assigned_users": pl.List(pl.String),
-        "label_schemas": pl.List(pl.String),
-        "reviews_per_item": pl.Int64,
-        "dataset": pl.String,
-        "trace_filter": pl.String,
-        "refresh_cron": pl.String,
+        **SESSION_COLUMNS,
         "trace_ids": pl.List(pl.String),
-        "reservation_minutes": pl.Int64,
-        "guidelines": pl.String,
-        "assignments": pl.String,
-        "adjudicators": pl.List(pl.String),
-        "owners": pl.List(pl.String),
     }
 )
 

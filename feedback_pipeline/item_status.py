@@ -5,7 +5,7 @@ skip), **in_progress** (answered by fewer than `reviews_per_item` distinct revie
 **completed** (answered by enough) or **skipped** (only skips). For one reviewer (the Review App's
 queue and counts): **answered** (I answered), **skipped** (I skipped and never answered),
 **completed** (enough others answered) or **pending** (mine to do). Answers are the valid feedback
-and expectations; an override replaces what it overrides (validity, `assessments.with_validity`).
+and expectations; an override replaces what it overrides (validity, `assessment_validity.with_validity`).
 
 `status_of` says it for one item's reviewers and skippers (the Review App's incremental index);
 `session_status` is the same rule as a polars expression over a session's items.

@@ -121,6 +121,25 @@ def dataset_work(lake: Lake, root: str) -> DatasetWork:
     return DatasetWork(names, builds)
 
 
+@dataclass(frozen=True)
+class QualityWork:
+    """The fingerprints label quality is computed from now: each session's assessments and, when
+    there are assessments, judge alignment's sources. A result is due where its fingerprint differs
+    from the one its last materialization recorded (in Dagster, so the sensor compares)."""
+
+    sessions: dict[str, str]
+    judge_alignment: str | None
+
+
+def quality_work(lake: Lake) -> QualityWork:
+    """What label agreement and judge alignment would be computed from (their modules load numpy
+    and krippendorff, so they are imported only when asked)."""
+    from feedback_pipeline import agreement, judge_alignment
+
+    fingerprint = judge_alignment.source_fingerprint(lake) if lake.exists("assessments") else None
+    return QualityWork(agreement.session_fingerprints(lake), fingerprint)
+
+
 def anything_pending(lake: Lake, landing: LandingZone, root: str) -> bool:
     """Whether any stage may have work: false means `feedback-pipeline run` has nothing to do."""
     return bool(

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from feedback_pipeline.assessment_tables import ASSESSMENT_SCHEMA, ASSESSMENTS, HISTORY, HISTORY_SCHEMA, read_table
-from feedback_pipeline.assessments import fold, history_rows, with_validity
+from feedback_pipeline.assessment_validity import with_validity
+from feedback_pipeline.assessments import fold, history_rows
 from feedback_pipeline.submission_watermarks import pending_submissions
 from feedback_pipeline.validation import targets_from_history
 

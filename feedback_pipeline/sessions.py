@@ -44,17 +44,7 @@ TABLE_SCHEMA = pl.Schema(
     {
         "labeling_session_id": pl.String,
         "name": pl.String,
-        "assigned_users": pl.List(pl.String),
-        "label_schemas": pl.List(pl.String),
-        "reviews_per_item": pl.Int64,
-        "dataset": pl.String,
-        "trace_filter": pl.String,
-        "refresh_cron": pl.String,
-        "reservation_minutes": pl.Int64,
-        "guidelines": pl.String,
-        "assignments": pl.String,
-        "adjudicators": pl.List(pl.String),
-        "owners": pl.List(pl.String),
+        **definition_events.SESSION_COLUMNS,
         "created_at": UTC_TIME,
         "updated_at": UTC_TIME,
         "deleted": pl.Boolean,
@@ -318,10 +308,7 @@ def refresh_session(
 
 # ---------------------------------------------------------------- the definition fold
 
-SESSION_FIELDS = [
-    "name", "assigned_users", "label_schemas", "reviews_per_item", "dataset", "trace_filter", "refresh_cron",
-    "reservation_minutes", "guidelines", "assignments", "adjudicators", "owners",
-]
+SESSION_FIELDS = ["name", *definition_events.SESSION_COLUMNS]
 
 
 def fold_labeling_sessions(events: pl.DataFrame) -> pl.DataFrame:

@@ -12,8 +12,8 @@ Files that arrived after a trace file still waiting to be ingested wait too (`re
 
 import dagster as dg
 
-from assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.assessments import JOB_NAME, TAG_AFTER, TAG_LAST
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import pending, revalidation
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone

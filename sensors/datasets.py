@@ -27,14 +27,14 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from assets import datasets as dataset_assets
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets import datasets as dataset_assets
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import pending
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from sensors.partitions import add_partitions
-from sensors.run_health import TAG_DIED, fail_dead_runs
+from feedback_pipeline_dagster.sensors.partitions import add_partitions
+from feedback_pipeline_dagster.sensors.run_health import TAG_DIED, fail_dead_runs
 
 PARTITIONS = "evaluation_datasets"
 MAX_RUNS_PER_TICK = 50
@@ -101,6 +101,14 @@ def failed_build(instance: dg.DagsterInstance, tags: dict[str, str], other_than:
     return None
 
 
+def repeated_gate_failure(instance: dg.DagsterInstance, tags: dict[str, str], run_id: str) -> str | None:
+    """For a failed dataset build (a run whose tags name its inputs), the id of an earlier run whose
+    publish gate failed on the same inputs; None for any other run."""
+    if TAG_FINGERPRINT not in tags:
+        return None
+    return failed_build(instance, tags, other_than=run_id)
+
+
 def _requests(
     lake: Lake, instance: dg.DagsterInstance, *, requested_runs_count: bool
 ) -> tuple[list[str], list[dg.RunRequest]]:
@@ -150,6 +158,16 @@ def _sensor_result(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult 
     )
 
 
+def follow_materializations(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
+    """Move a sensor's cursor (an event-log storage id) to the newest input materialization after
+    it; a SkipReason when none came."""
+    newest = newest_materialization(context.instance, int(context.cursor or 0))
+    if newest is None:
+        return dg.SkipReason("no input asset materialized since the last tick")
+    context.update_cursor(str(newest))
+    return None
+
+
 @dg.sensor(
     job=evaluation_datasets_job,
     minimum_interval_seconds=60,
@@ -187,12 +205,8 @@ def evaluation_datasets_on_inputs_sensor(
     """Right after assessments, session items, label schemas or sessions materialize (before the run's
     checks finish): the builds `evaluation_datasets_sensor` would request up to a minute later. The
     cursor is the event-log storage id of the last materialization acted on."""
-    after = int(context.cursor or 0)
-    newest = newest_materialization(context.instance, after)
-    if newest is None:
-        return dg.SkipReason("no input asset materialized since the last tick")
-    context.update_cursor(str(newest))
-    return _sensor_result(lake.lake(), context.instance)
+    skipped = follow_materializations(context)
+    return skipped or _sensor_result(lake.lake(), context.instance)
 
 
 @dg.run_status_sensor(

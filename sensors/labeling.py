@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.labeling import (
+from feedback_pipeline_dagster.assets.labeling import (
     labeling_definitions_job,
     labeling_session_partitions,
     session_items_job,
 )
-from assets.resources import LandingResource
+from feedback_pipeline_dagster.assets.resources import LandingResource
 from feedback_pipeline import definition_events, pending, sessions
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from sensors.partitions import add_partitions
+from feedback_pipeline_dagster.sensors.partitions import add_partitions
 
 BATCH = 200
 PARTITIONS = labeling_session_partitions.name

@@ -9,8 +9,8 @@ materialization.
 
 import dagster as dg
 
-from assets.mlflow import mlflow_assessments
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.mlflow import mlflow_assessments
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import mlflow_pull, mlflow_server
 
 PAGES_PER_TICK = 4

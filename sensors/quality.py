@@ -2,7 +2,7 @@
 table are recomputed when what they are computed from changed.
 
 As for datasets (`sensors/datasets.py`) the state is durable, not a cursor: a session is pending
-when the fingerprint of its assessments (`agreement.session_fingerprints`) differs from the one its
+when the fingerprint of its assessments (`pending.quality_work`) differs from the one its
 last materialization recorded, and `judge_alignment` when the assessments or label schemas moved
 since its last one. `quality_on_assessments_sensor` asks right after `assessments` (or the session
 and schema tables) materialize; `feedback-pipeline run` asks `pending_run_requests`.
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import quality as quality_assets
-from assets.labeling import labeling_session_partitions
-from assets.resources import LakeResource
-from feedback_pipeline import agreement, judge_alignment
+from feedback_pipeline_dagster.assets import quality as quality_assets
+from feedback_pipeline_dagster.assets.labeling import labeling_session_partitions
+from feedback_pipeline_dagster.assets.resources import LakeResource
+from feedback_pipeline import pending
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone
-from sensors.datasets import FOLLOW_SECONDS, newest_materialization
+from feedback_pipeline_dagster.sensors.datasets import FOLLOW_SECONDS, follow_materializations
 
 LABEL_AGREEMENT = dg.AssetKey("label_agreement")
 JUDGE_ALIGNMENT = dg.AssetKey("judge_alignment")
@@ -35,17 +35,18 @@ def _recorded(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | N
 
 def _requests(lake: Lake, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """The label_agreement partitions and the judge_alignment run whose inputs changed."""
+    work = pending.quality_work(lake)
     requests = []
-    for session_id, fingerprint in sorted(agreement.session_fingerprints(lake).items()):
+    for session_id, fingerprint in sorted(work.sessions.items()):
         if not instance.has_dynamic_partition(labeling_session_partitions.name, session_id):
             continue
         if _recorded(instance, LABEL_AGREEMENT, session_id) != fingerprint:
             requests.append(dg.RunRequest(job_name=quality_assets.quality_agreement_job.name, partition_key=session_id,
                                           run_key=f"label_agreement:{session_id}:{fingerprint}"))
-    if lake.exists("assessments"):
-        fingerprint = judge_alignment.source_fingerprint(lake)
-        if _recorded(instance, JUDGE_ALIGNMENT) != fingerprint:
-            requests.append(dg.RunRequest(job_name=quality_assets.judge_alignment_job.name, run_key=f"judge_alignment:{fingerprint}"))
+    if work.judge_alignment is not None and _recorded(instance, JUDGE_ALIGNMENT) != work.judge_alignment:
+        requests.append(
+            dg.RunRequest(job_name=quality_assets.judge_alignment_job.name, run_key=f"judge_alignment:{work.judge_alignment}")
+        )
     return requests
 
 
@@ -62,10 +63,8 @@ def pending_run_requests(lake: Lake, landing: LandingZone, instance: dg.DagsterI
 def quality_on_assessments_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """After assessments, sessions or label schemas materialize: recompute what they changed. The
     cursor is the event-log storage id of the last materialization acted on."""
-    after = int(context.cursor or 0)
-    newest = newest_materialization(context.instance, after)
-    if newest is None:
-        return dg.SkipReason("no input asset materialized since the last tick")
-    context.update_cursor(str(newest))
+    skipped = follow_materializations(context)
+    if skipped:
+        return skipped
     requests = _requests(lake.lake(), context.instance)
     return dg.SensorResult(run_requests=requests) if requests else dg.SkipReason("label quality is computed from the current assessments")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.resources import LakeResource, LandingResource
-from assets.traces import TRACE_DAYS, traces
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.traces import TRACE_DAYS, traces
 from feedback_pipeline import exports, pending
 from feedback_pipeline.lake import Lake
 from feedback_pipeline.landing import LandingZone

@@ -133,8 +133,8 @@ def materialize(lake: Lake, name: str, instance, run_config: dict | None = None)
     """One real Dagster run of the `evaluation_datasets` partition `name` (the partition is added first)."""
     import dagster as dg
 
-    from assets.datasets import evaluation_datasets
-    from assets.resources import LakeResource
+    from feedback_pipeline_dagster.assets.datasets import evaluation_datasets
+    from feedback_pipeline_dagster.assets.resources import LakeResource
 
     if not instance.has_dynamic_partition("evaluation_datasets", name):
         instance.add_dynamic_partitions("evaluation_datasets", [name])

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
+from bench.assessments import process_pending_submissions
 from assessments_world import build_world, label_schema_rows
 
 from feedback_pipeline import assessments as core
@@ -37,7 +38,7 @@ def world(tmp_path, monkeypatch):
 
 
 def process(world) -> list[dict]:
-    return core.process_pending(world.lake, world.landing)
+    return process_pending_submissions(world.lake, world.landing)
 
 
 def rejections(world) -> dict[str, str]:

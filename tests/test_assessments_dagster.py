@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import polars as pl
 import pytest
+from bench.assessments import process_pending_submissions
 from assessments_world import build_world, label_schema_rows
 
-import sensors.assessments as sensor_module
-from assets.assessments import (
+import feedback_pipeline_dagster.sensors.assessments as sensor_module
+from feedback_pipeline_dagster.assets.assessments import (
     TAG_AFTER,
     TAG_LAST,
     assessments,
@@ -21,7 +22,7 @@ from assets.assessments import (
     every_submission_accounted_for,
     submissions,
 )
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import assessments as core
 from feedback_pipeline import assessment_tables as tables
 from feedback_pipeline.search import search_assessments
@@ -117,7 +118,7 @@ def test_sensor_cuts_a_backlog_into_bounded_batches_and_advances_its_cursor(worl
 
 def test_sensor_without_a_cursor_starts_at_what_the_lake_already_collected(world, instance):
     world.landing.write_lines(AREA, [json.dumps(answer(world, 0))])
-    core.process_pending(world.lake, world.landing)
+    process_pending_submissions(world.lake, world.landing)
     context = dg.build_sensor_context(instance=instance, resources=resources(world))
     assert isinstance(sensor_module.submissions_sensor(context), dg.SkipReason)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from bench.assessments import process_pending_submissions
 from assessments_world import FIXTURES, build_world
 
 from feedback_pipeline import assessments as core
@@ -41,7 +42,7 @@ def test_mlflow_export_with_embedded_assessments_imports_and_reimports_as_a_no_o
     expected = embedded_assessments()
     out = cli("assessments", "import", str(FIXTURES / "traces.jsonl"), str(FIXTURES / "trace_2.json"))
     assert f"{len(expected)} submissions (mlflow)" in out.stdout
-    core.process_pending(world.lake, world.landing)
+    process_pending_submissions(world.lake, world.landing)
     found = search_assessments(lake=world.lake, include_invalid=True)
     assert found.height == len(expected)
     assert set(found["assessment_name"]) == {"summary_quality", "expected_summary", "relevance"}
@@ -58,7 +59,7 @@ def test_mlflow_export_with_embedded_assessments_imports_and_reimports_as_a_no_o
 
     versions = {t: world.lake.version(t) for t in (tables.SUBMISSIONS, tables.ASSESSMENTS)}
     cli("assessments", "import", str(FIXTURES / "traces.jsonl"))
-    [report] = core.process_pending(world.lake, world.landing)
+    [report] = process_pending_submissions(world.lake, world.landing)
     assert report["duplicates"] == len(expected) and report["accepted"] == 0
     assert {t: world.lake.version(t) for t in versions} == versions
 
@@ -76,7 +77,7 @@ def test_csv_import_with_documented_columns(world, tmp_path):
     )
     out = cli("assessments", "import", str(path))
     assert "5 submissions (csv)" in out.stdout
-    core.process_pending(world.lake, world.landing)
+    process_pending_submissions(world.lake, world.landing)
     found = search_assessments(lake=world.lake).sort("created_at")
     assert [json.loads(v) for v in found["assessment_value"]] == ["Yes", 0.75, True, "The answer, in short."]
     assert found["created_at"][0].year == 2025
@@ -84,7 +85,7 @@ def test_csv_import_with_documented_columns(world, tmp_path):
     [reason] = world.lake.read(tables.REJECTIONS)["reason"].to_list()
     assert reason == "value \"Perhaps\" for 'summary_quality' is not one of its options: Yes, No"
     cli("assessments", "import", str(path))
-    [again] = core.process_pending(world.lake, world.landing)
+    [again] = process_pending_submissions(world.lake, world.landing)
     assert again["duplicates"] == 5, "rows without submission_id get a content hash id: re-import is a no-op"
 
 
@@ -110,7 +111,7 @@ def test_jsonl_import_of_submissions_marks_their_origin(world, tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
     out = cli("assessments", "import", str(path))
     assert "3 submissions (jsonl)" in out.stdout
-    [report] = core.process_pending(world.lake, world.landing)
+    [report] = process_pending_submissions(world.lake, world.landing)
     assert (report["accepted"], report["rejected"]) == (2, 1)
     origins = dict(world.lake.read(tables.SUBMISSIONS).select("submission_id", "origin").iter_rows())
     assert origins["h-1"] == "import" and origins["h-2"] == "api"

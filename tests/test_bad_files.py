@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.landing import LandingWriteError, LandingZone, processed_high_water, text_problem
@@ -108,7 +108,7 @@ def test_bad_files_in_the_landing_zone_are_quarantined_and_the_rest_ingests(home
     import_traces([str(JSONL)], landing)
     latin1 = landing.write("traces", b'{"caf\xe9": 1}\n', label="2026-11-01_2026-11-01_y.jsonl.L0")
     with dg.instance_for_test() as instance:
-        from sensors import traces as trace_sensors
+        from feedback_pipeline_dagster.sensors import traces as trace_sensors
 
         tick = trace_sensors.trace_files_sensor(
             dg.build_sensor_context(instance=instance, resources={"landing": LandingResource(uri=home.landing_uri), "lake": LakeResource(uri=home.lake_uri)})

@@ -179,11 +179,11 @@ def test_a_publish_gate_that_fails_again_on_the_same_inputs_is_a_note_not_a_fail
     schemas = [label_schema("rating", "numeric", {"min_value": 1, "max_value": 5})]
     write_world(lake, [trace("tr-1", "q1", "a")], [expectation("a-1", "tr-1", "rating", 9)], schemas=schemas)
 
-    first = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("sensors.datasets",))
+    first = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("datasets",))
     assert first.runs == 1 and len(first.failures) == 1
     assert "values must be between 1.0 and 5.0" in first.failures[0] and "Traceback" not in first.failures[0]
 
-    again = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("sensors.datasets",))
+    again = run_pending(home, echo=lambda line, err=False: lines.append(line), stages=("datasets",))
     assert (again.runs, again.failures) == (1, [])
     [note] = again.notes
     assert "the publish gate fails on these inputs again" in note and "current version is kept" in note

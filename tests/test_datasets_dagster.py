@@ -8,16 +8,16 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import load_evaluation_dataset
-from sensors.datasets import evaluation_datasets_sensor, pending_run_requests
+from feedback_pipeline_dagster.sensors.datasets import evaluation_datasets_sensor, pending_run_requests
 from tests.datasets_world import disagreeing_world, expectation, materialize, session, trace, write_world
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_code_location_has_the_asset_blocking_gate_job_and_sensor():
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     job = defs.resolve_job_def("evaluation_datasets_job")
     assert job.partitions_def.name == "evaluation_datasets"

@@ -8,14 +8,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import log_expectation
 from feedback_pipeline.cli.pipeline import instance_for, run_pending
 from feedback_pipeline.exports import import_traces
 from feedback_pipeline.input_types import InputText
 from feedback_pipeline.schemas import create_label_schema
 from feedback_pipeline.sessions import create_labeling_session
-from sensors.datasets import (
+from feedback_pipeline_dagster.sensors.datasets import (
     evaluation_datasets_after_build_sensor,
     evaluation_datasets_job,
     evaluation_datasets_on_inputs_sensor,
@@ -40,7 +40,7 @@ def answered(home):
     create_labeling_session(DATASET, label_schemas=["expected_answer"], dataset=DATASET, home=home).add_traces(trace_ids)
     assert not run_pending(home, echo=quiet).failures
     log_expectation(trace_id=trace_ids[0], name="expected_answer", value="the first answer", home=home)
-    assert not run_pending(home, echo=quiet, stages=("sensors.assessments",)).failures
+    assert not run_pending(home, echo=quiet, stages=("assessments",)).failures
     return home
 
 
@@ -74,7 +74,7 @@ def after_build(instance: dg.DagsterInstance, home):
 
 def recorded_run(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str], status: dg.DagsterRunStatus) -> dg.DagsterRun:
     """A run of the code location's job recorded with `status` (NOT_STARTED: waiting for its launcher)."""
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     return instance.create_run_for_job(defs.resolve_job_def(job_name), status=status, tags=tags)
 
@@ -90,7 +90,7 @@ def test_assessments_materializing_requests_the_dataset_build_at_once(answered):
     [request] = result.run_requests
     assert (request.job_name, request.partition_key) == (evaluation_datasets_job.name, DATASET)
 
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     build = defs.resolve_job_def(request.job_name).execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=dict(request.tags)
@@ -111,6 +111,6 @@ def test_a_fingerprint_is_requested_once_by_the_sensors_and_run_still_builds_it(
     skipped, _ = on_inputs(instance, answered)
     assert isinstance(skipped, dg.SkipReason) and "under way" in skipped.skip_message
 
-    report = run_pending(answered, echo=quiet, stages=("sensors.datasets",))
+    report = run_pending(answered, echo=quiet, stages=("datasets",))
     assert (report.runs, report.failures) == (1, [])
     assert shows_answer(answered)

@@ -18,7 +18,7 @@ from feedback_pipeline.home import POSTGRES_URL_VARIABLE, FeedbackHome
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "deploy" / "compose.yaml"
 APP_SERVICES = ("dagster-webserver", "dagster-daemon", "review-app")
-SOURCES = [*(REPO / "feedback_pipeline").rglob("*.py"), *(REPO / "assets").rglob("*.py"), *(REPO / "sensors").rglob("*.py")]
+SOURCES = [*(REPO / "feedback_pipeline").rglob("*.py"), *(REPO / "feedback_pipeline_dagster").rglob("*.py"), *(REPO / "assets").rglob("*.py"), *(REPO / "sensors").rglob("*.py")]
 
 
 def compose_client() -> list[str] | None:

@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 
 import feedback_pipeline as fp
-from assets.labeling import label_schemas, labeling_sessions, session_items
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.labeling import label_schemas, labeling_sessions, session_items
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline import item_status, sessions
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.labeling_file import apply_labeling_file
-from sensors.labeling import labeling_definitions_sensor, pending_run_requests, session_refresh_schedule
+from feedback_pipeline_dagster.sensors.labeling import labeling_definitions_sensor, pending_run_requests, session_refresh_schedule
 from tests.labeling_traces import trace_rows, write_traces
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,7 +168,7 @@ def test_pending_run_requests_until_everything_is_processed(home, instance):
 
 
 def test_the_code_location_loads_with_the_labeling_definitions(instance):
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     repository = defs.get_repository_def()
     assert {"label_schemas", "labeling_sessions", "session_items"} <= {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}

@@ -259,9 +259,9 @@ def test_every_export_shape_an_mlflow_user_has_imports(home, cli, experiment, ml
 def test_sensor_pulls_and_the_asset_pushes(home, cli, experiment):
     import dagster as dg
 
-    from assets.mlflow import mlflow_assessments
-    from assets.resources import LakeResource, LandingResource
-    from sensors import mlflow as mlflow_sensors
+    from feedback_pipeline_dagster.assets.mlflow import mlflow_assessments
+    from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
+    from feedback_pipeline_dagster.sensors import mlflow as mlflow_sensors
 
     run = docs_app()
     trace_ids = [run(f"Question {i}?") for i in range(3)]

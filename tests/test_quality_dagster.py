@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.resources import LakeResource
+from feedback_pipeline_dagster.assets.resources import LakeResource
 from feedback_pipeline import agreement, datasets, judge_alignment
-from sensors.quality import pending_run_requests, quality_on_assessments_sensor
+from feedback_pipeline_dagster.sensors.quality import pending_run_requests, quality_on_assessments_sensor
 from tests.datasets_world import label_schema, session, trace, write_world
 from tests.quality_world import answer, gold
 
@@ -37,7 +37,7 @@ def world(lake, extra: list[dict] | None = None) -> None:
 
 
 def run(request: dg.RunRequest, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     return defs.resolve_job_def(request.job_name).execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=request.tags

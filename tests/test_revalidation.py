@@ -98,8 +98,8 @@ def test_a_submission_waiting_for_its_trace_is_accepted_when_the_trace_lands(hom
 
 
 def test_the_sensor_requests_each_revalidation_once(home):
-    from assets.resources import LakeResource, LandingResource
-    from sensors.assessments import submissions_sensor
+    from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
+    from feedback_pipeline_dagster.sensors.assessments import submissions_sensor
 
     import_traces([str(JSONL)], home.landing())
     _run(home)

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.review_app import wait_until_serving
 from feedback_pipeline.home import FeedbackHome
 from feedback_pipeline.review_app.access import invite_reviewer
 from tests.review_app_seed import seed
@@ -31,19 +32,6 @@ from tests.test_review_app_browser import free_port
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = 12
 REVIEWERS = 10
-
-
-def wait_until_serving(base: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Review App at {base} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the Review App did not answer {base}/healthz within {seconds:.0f} s")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from feedback_pipeline.assessment_validity import with_validity
 from feedback_pipeline.review_app.queue import pending_row
 from feedback_pipeline.item_status import item_status
 from feedback_pipeline.review_app.session_answers import SessionAnswers, SessionItems, Slots, lake_answer_rows, processed_ids
@@ -62,15 +63,15 @@ def world(seed: int, items: SessionItems) -> tuple[pl.DataFrame, pl.DataFrame, l
 
 
 def expected(items: SessionItems, lake: pl.DataFrame, rejections: pl.DataFrame, pending: list[dict], needed: int):
-    """The answers fold in polars: valid lake rows + unprocessed pending rows - what pending rows override."""
+    """The answers fold in polars: valid lake rows + unprocessed pending rows, where the pipeline's rule keeps them."""
     processed = pl.concat([lake.select("submission_id"), rejections.select("submission_id")])["submission_id"].implode()
     columns = ["assessment_id", "submission_id", "trace_id", "session", "assessment_name", "kind", "assessment_value", "assessor_id", "overrides"]
     text = [pl.col(c).cast(pl.String) for c in columns]
     stored = lake.filter(pl.col("valid").fill_null(True)).select(*text, order=pl.col("created_at").dt.epoch("us"))
     waiting = pl.DataFrame([pending_row(r)._asdict() for r in pending]).select(*text, "order")
     waiting = waiting.filter(~pl.col("submission_id").is_in(processed))
-    replaced = waiting.select(pl.col("overrides").drop_nulls().alias("assessment_id"))
-    answers = pl.concat([stored, waiting]).join(replaced, on="assessment_id", how="anti").sort("order", maintain_order=True)
+    held = pl.concat([stored, waiting]).with_columns(created_at=pl.col("order"), span_id=pl.lit(None, pl.String))
+    answers = with_validity(held).filter("valid").sort("order", maintain_order=True)
     status = item_status(items.frame, answers.with_columns(valid=pl.lit(True)), needed)
     return answers, status
 

@@ -10,7 +10,7 @@ import polars as pl
 
 from feedback_pipeline.cli.pipeline import run_pending
 from feedback_pipeline.exports import TraceFileLabel, import_traces
-from assets.resources import LakeResource, LandingResource
+from feedback_pipeline_dagster.assets.resources import LakeResource, LandingResource
 from feedback_pipeline.landing import processed_high_water
 from tests.conftest import FIXTURES
 
@@ -113,7 +113,7 @@ def test_a_newer_export_of_the_same_trace_updates_its_row(home, tmp_path):
 
 
 def test_sensor_requests_bounded_batches_with_deterministic_run_keys_and_advances_its_cursor(home):
-    from sensors import traces as trace_sensors
+    from feedback_pipeline_dagster.sensors import traces as trace_sensors
 
     for _ in range(3):
         import_traces([str(FIXTURES / "trace_0.json")], home.landing())
@@ -149,7 +149,7 @@ def test_run_exits_non_zero_with_a_clear_message_when_a_run_fails(cli, home):
 
 
 def test_code_location_loads():
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     defs.validate_loadable(defs)
     assert defs.resolve_job_def("ingest_traces") is not None
@@ -159,7 +159,7 @@ def test_code_location_loads():
 def test_backfill_of_a_day_reingests_that_days_files(home):
     import_traces([str(FIXTURES / "traces.jsonl")], home.landing())
     run_pending(home, echo=_quiet)
-    from feedback_pipeline.definitions import defs
+    from feedback_pipeline_dagster.definitions import defs
 
     day = home.lake().read("traces")["request_date"].cast(pl.String).min()
     job = defs.resolve_job_def("ingest_traces")

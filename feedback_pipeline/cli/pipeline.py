@@ -1,9 +1,11 @@
-"""`feedback-pipeline run` and `status`: the sensors' work done once, in-process, for cron, CI and scripts."""
+"""`feedback-pipeline run` and `status`: the sensors' work done once, in-process, for cron, CI and scripts.
+
+The library does not import the Dagster shell: the shell hands in its `code_location.CodeLocation`,
+and `run` asks each of its stages what is pending, the same function the stage's sensor asks."""
 
 from __future__ import annotations
 
 import fcntl
-import importlib
 import os
 import sys
 import traceback
@@ -13,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from feedback_pipeline.code_location import CodeLocation, load_code_location
 from feedback_pipeline.home import FeedbackHome
 
 if TYPE_CHECKING:
     import dagster
 
-STAGES = ("sensors.traces", "sensors.labeling", "sensors.assessments", "sensors.datasets", "sensors.quality")
 MAX_ROUNDS = 10_000
 
 
@@ -111,10 +113,6 @@ def _one_line(kind: str, message: str) -> str:
     return text if text.startswith(f"{kind}:") or kind in ("Failure", "DagsterError") else f"{kind}: {text}"
 
 
-def _stage_name(module: str) -> str:
-    return module.rsplit(".", 1)[-1]
-
-
 def _wait_line(instance: dagster.DagsterInstance, job: Any) -> str | None:
     """"waiting for run … to finish" when the job's pool is full (its slots held by other runs)."""
     storage = instance.event_log_storage
@@ -129,24 +127,14 @@ def _wait_line(instance: dagster.DagsterInstance, job: Any) -> str | None:
     return None
 
 
-def _execute(instance: dagster.DagsterInstance, request: Any, job: Any, log_level: str) -> Any:
-    from sensors.run_health import process_tags
-
+def _execute(instance: dagster.DagsterInstance, request: Any, job: Any, log_level: str, tags: dict[str, str]) -> Any:
     return job.execute_in_process(
         run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags={**{k: v for k, v in request.tags.items() if k != "dagster/run_key"}, **process_tags()},
+        tags={**{k: v for k, v in request.tags.items() if k != "dagster/run_key"}, **tags},
         partition_key=request.partition_key,
         instance=instance,
         raise_on_error=False,
     )
-
-
-def _repeated_gate_failure(instance: dagster.DagsterInstance, request: Any, run_id: str) -> str | None:
-    from sensors.datasets import TAG_FINGERPRINT, failed_build
-
-    if TAG_FINGERPRINT not in request.tags:
-        return None
-    return failed_build(instance, dict(request.tags), other_than=run_id)
 
 
 def _identity(request: Any) -> tuple:
@@ -159,23 +147,28 @@ def run_pending(
     home: FeedbackHome,
     echo=click.echo,
     log_level: str = "WARNING",
-    stages: tuple[str, ...] = STAGES,
+    stages: tuple[str, ...] | None = None,
     verbose: bool = False,
+    location: CodeLocation | None = None,
 ) -> RunReport:
-    """Execute every stage's pending runs, in order, on the persistent Dagster instance. A failed
-    stage stops the stages after it (each depends on the one before). Runs a dead process left
-    STARTED on this host are marked failed first, so nothing waits on them."""
-    from feedback_pipeline.definitions import defs
-    from sensors.run_health import fail_dead_runs
-
+    """Execute every stage's pending runs (or those of the stages named), in order, on the persistent
+    Dagster instance. A failed stage stops the stages after it (each depends on the one before). Runs
+    a dead process left STARTED on this host are marked failed first, so nothing waits on them."""
+    location = location or load_code_location()
+    known = [stage.name for stage in location.stages]
+    unknown = sorted(set(stages or ()) - set(known))
+    if unknown:
+        raise ValueError(f"stages: {unknown} are not stages of the code location; expected some of {known}")
+    chosen = [stage for stage in location.stages if stages is None or stage.name in stages]
     instance = instance_for(home)
     report = RunReport()
-    for line in fail_dead_runs(instance, judge_daemon_runs=False):
+    tags = location.process_tags()
+    for line in location.fail_dead_runs(instance):
         report.notes.append(line)
         echo(line, err=True)
     lake, landing = home.lake(), home.landing()
-    for position, stage_module in enumerate(stages):
-        stage, name = importlib.import_module(stage_module), _stage_name(stage_module)
+    for position, stage in enumerate(chosen):
+        name = stage.name
         counts, failed, attempted = StageCounts(), False, set()
         for _ in range(MAX_ROUNDS):
             try:
@@ -193,18 +186,18 @@ def run_pending(
             hidden = len(requests) < 2 or not sys.stderr.isatty()
             with click.progressbar(requests, label=name, file=sys.stderr, hidden=hidden) as bar:
                 for request in bar:
-                    job = defs.resolve_job_def(request.job_name)
+                    job = location.defs.resolve_job_def(request.job_name)
                     waiting = _wait_line(instance, job)
                     if waiting:
                         echo(waiting, err=True)
-                    result = _execute(instance, request, job, log_level)
+                    result = _execute(instance, request, job, log_level, tags)
                     report.runs += 1
                     if result.success:
                         counts.add(result)
                         continue
                     where = request.partition_key or request.tags.get("dagster/asset_partition_range_start", "")
                     cause = failure_cause(result, verbose)
-                    earlier = _repeated_gate_failure(instance, request, result.run_id)
+                    earlier = location.repeated_gate_failure(instance, dict(request.tags), result.run_id)
                     if earlier:
                         note = (
                             f"{name} {where}: the publish gate fails on these inputs again (as in run {earlier}); "
@@ -224,7 +217,7 @@ def run_pending(
                 report.notes.append(pointer)
                 echo(pointer)
         if failed:
-            later = [_stage_name(module) for module in stages[position + 1 :]]
+            later = [later_stage.name for later_stage in chosen[position + 1 :]]
             if later:
                 stopped = f"stopped: {name} failed, so {', '.join(later)} did not run (they depend on it)"
                 report.notes.append(stopped)

@@ -8,7 +8,9 @@ Review App's pending submissions as they arrive, one row at a time.
 
 The index holds exactly what `feedback_pipeline.item_status` and the answers fold define:
 the session's valid `assessments`, plus pending submissions that are in neither `assessments` nor
-`rejections`, minus the assessments a pending submission overrides.
+`rejections`, kept only where `assessment_validity.with_validity` (the pipeline's own rule) says
+they stand: an override replaces what it overrides, a repeated answer the one before it. The rule
+runs on the rows of the traces a fold touches, so its cost follows what arrives.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
+from feedback_pipeline.assessment_validity import with_validity
 from feedback_pipeline.review_app.trace_view import TraceView, trace_view
 from feedback_pipeline.item_status import ANSWER_KINDS, ANSWERED, COMPLETED, PENDING, SKIP_KIND, SKIPPED, status_of
 
@@ -55,6 +58,9 @@ class AnswerRow(NamedTuple):
     assessor_id: str | None
     overrides: str | None
     order: int
+
+
+ROW_SCHEMA = {name: pl.Int64 if name == "order" else pl.String for name in AnswerRow._fields}
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class SessionAnswers:
     def _reset(self, processed: frozenset[str]) -> None:
         self._processed = processed
         self._rows: dict[str, AnswerRow] = {}
+        self._held: dict[str, set[str]] = {}
         self._overridden: set[str] = set()
         self._by_trace: dict[str, dict[str, AnswerRow]] = {}
         self._reviewers: dict[str, frozenset[str]] = {}
@@ -171,41 +178,59 @@ class SessionAnswers:
         """Start over from the lake's rows; `processed`: submission ids already in the lake."""
         with self.lock:
             self._reset(processed)
-            touched: set[str] = set()
-            for row in lake_rows:
-                self._put(row, touched)
-            self._add(pending, touched)
+            from_lake: set[str] = set()
+            self._hold(lake_rows, from_lake)
+            for trace_id in from_lake:  # valid as the lake judged them, with the same rule
+                self._by_trace[trace_id] = {key: self._rows[key] for key in self._held[trace_id]}
+            self._add(pending, from_lake)
 
     def add(self, pending: Iterable[AnswerRow]) -> None:
         """Fold in pending rows (in arrival order); those the lake already holds are ignored."""
         with self.lock:
             self._add(pending, set())
 
-    def _add(self, pending: Iterable[AnswerRow], touched: set[str]) -> None:
-        for row in pending:
-            if row.submission_id in self._processed:
-                continue
-            if row.overrides:
-                self._overridden.add(row.overrides)
-                replaced = self._rows.pop(row.overrides, None)
-                if replaced is not None:
-                    del self._by_trace[str(replaced.trace_id)][row.overrides]
-                    touched.add(str(replaced.trace_id))
-            self._put(row, touched)
-        for trace_id in touched:
+    def _add(self, pending: Iterable[AnswerRow], also_summarise: set[str]) -> None:
+        touched: set[str] = set()
+        self._hold((row for row in pending if row.submission_id not in self._processed), touched)
+        if touched:
+            self._stand(touched)
+        for trace_id in touched | also_summarise:
             self._summarise(trace_id)
 
-    def _put(self, row: AnswerRow, touched: set[str]) -> None:
-        key = row.assessment_id or f"submission:{row.submission_id}"
-        if key in self._overridden:
-            return
-        previous = self._rows.get(key)
-        if previous is not None and previous.trace_id != row.trace_id:
-            del self._by_trace[str(previous.trace_id)][key]
-            touched.add(str(previous.trace_id))
-        self._rows[key] = row
-        self._by_trace.setdefault(str(row.trace_id), {})[key] = row
-        touched.add(str(row.trace_id))
+    def _hold(self, rows: Iterable[AnswerRow], touched: set[str]) -> None:
+        """Keep each row by its id (a later row with the same id replaces it), noting the traces it
+        and what it overrides sit on."""
+        for row in rows:
+            key = _key(row)
+            previous = self._rows.get(key)
+            if previous is not None and previous.trace_id != row.trace_id:
+                self._held[str(previous.trace_id)].discard(key)
+                touched.add(str(previous.trace_id))
+            self._rows[key] = row
+            self._held.setdefault(str(row.trace_id), set()).add(key)
+            touched.add(str(row.trace_id))
+            if row.overrides:
+                self._overridden.add(row.overrides)
+                replaced = self._rows.get(row.overrides)
+                if replaced is not None:
+                    touched.add(str(replaced.trace_id))
+
+    def _stand(self, touched: set[str]) -> None:
+        """`_by_trace` of the touched traces: the rows held there that `with_validity` keeps (a few
+        rows, so polars' in-memory engine: the streaming engine's start-up would cost more)."""
+        keys = [key for trace_id in touched for key in self._held.get(trace_id, ())]
+        rows = pl.DataFrame([self._rows[key] for key in keys], schema=ROW_SCHEMA, orient="row").lazy()
+        state = rows.with_columns(
+            assessment_id=pl.Series(keys, dtype=pl.String), created_at=pl.col("order"), span_id=pl.lit(None, pl.String)
+        )
+        overridden = pl.Series([key for key in keys if key in self._overridden], dtype=pl.String)
+        query = with_validity(state, overridden).filter("valid").select("assessment_id")
+        standing = query.collect(engine="in-memory")["assessment_id"]
+        for trace_id in touched:
+            self._by_trace[trace_id] = {}
+        for key in standing:
+            row = self._rows[key]
+            self._by_trace[str(row.trace_id)][key] = row
 
     def _summarise(self, trace_id: str) -> None:
         """Recompute who answered and who skipped a trace, and the per-reviewer sets that follow."""
@@ -331,6 +356,10 @@ class SessionAnswers:
             text = row.assessment_value
             latest[str(row.assessment_name)] = {**row._asdict(), "value": json.loads(text) if text is not None else None}
         return latest
+
+
+def _key(row: AnswerRow) -> str:
+    return row.assessment_id or f"submission:{row.submission_id}"
 
 
 def processed_ids(*frames: pl.DataFrame | None) -> frozenset[str]:
