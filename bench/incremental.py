@@ -1,9 +1,10 @@
 """Benchmark: the cost of a small run on a big table (20 new submissions after N stored ones).
 
-    /work/main/.venv/bin/python bench/incremental.py [--stored 10000 1000000] [--new 20]
+    /work/main/.venv/bin/python bench/incremental.py [--stored 10000 1000000] [--new 20] [--per-day 10000]
 
 For each N a fresh data home gets the traces, label schemas and session of `bench/assessments.py`
-and N submissions, derived as the sensor's runs would; then `--new` more submissions are landed
+and N submissions, landed over the days before today (`--per-day` a day, as a home that grew over
+months holds them; 0: all today), derived as the sensor's runs would; then `--new` more submissions are landed
 and processed twice: once in the library (`assessments.process_pending`) and once through
 `feedback-pipeline run` (a subprocess: Dagster start-up included). A run's work should follow what
 it brings, so the figures for the largest N should stay within 1.5x of the smallest.
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,20 +26,32 @@ sys.path.insert(0, str(REPO))
 
 from bench.assessments import seed_lake, submission_lines  # noqa: E402
 from feedback_pipeline.lake import Lake  # noqa: E402
-from feedback_pipeline.landing import LandingZone  # noqa: E402
+from feedback_pipeline.landing import LandingZone, jsonl_bytes  # noqa: E402
 
 STORED_PER_FILE = 5_000
 
 
-def measure(stored: int, new: int) -> dict[str, float]:
+def land_stored(landing: LandingZone, lines, stored: int, per_day: int) -> None:
+    """The first `stored` lines in files of STORED_PER_FILE, `per_day` of them on each day before today."""
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    days = -(-stored // per_day) if per_day else 0
+    for start in range(0, stored, STORED_PER_FILE):
+        chunk = lines.slice(start, min(STORED_PER_FILE, stored - start)).to_list()
+        if not days:
+            landing.write_lines("submissions", chunk)
+            continue
+        moment = today - timedelta(days=days - start // per_day) + timedelta(seconds=start % per_day)
+        landing.put(landing.new_key("submissions", when_ns=int(moment.timestamp() * 1e9)), jsonl_bytes(chunk))
+
+
+def measure(stored: int, new: int, per_day: int) -> dict[str, float]:
     from feedback_pipeline import assessments as core
 
     root = Path(tempfile.mkdtemp(prefix="bench-incremental-")) / "feedback"
     lake, landing = Lake(str(root / "lake")), LandingZone(str(root / "landing"))
     seed_lake(lake)
     lines = submission_lines(stored + 2 * new)
-    for start in range(0, stored, STORED_PER_FILE):
-        landing.write_lines("submissions", lines.slice(start, min(STORED_PER_FILE, stored - start)).to_list())
+    land_stored(landing, lines, stored, per_day)
     started = time.perf_counter()
     core.process_pending(lake, landing, max_files=200)
     seeded = time.perf_counter() - started
@@ -59,10 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stored", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--new", type=int, default=20)
+    parser.add_argument("--per-day", type=int, default=10_000, help="stored submissions landed on each earlier day (0: all today)")
     args = parser.parse_args()
     results = {}
     for stored in args.stored:
-        results[stored] = figures = measure(stored, args.new)
+        results[stored] = figures = measure(stored, args.new, args.per_day)
         print(
             f"{args.new} new after {stored:>10,} stored: library {figures['library_s']:6.2f} s, "
             f"feedback-pipeline run {figures['cli_s']:6.2f} s (seeding took {figures['seed_s']:.0f} s)",
