@@ -9,6 +9,9 @@
   assessment overrides it or a newer one from the same assessor answers the same question
   (trace, span, name, session). Deleted assessments leave this table (their history stays).
 - `rejections`: the submissions that failed validation, each with every reason in words.
+
+All five are Delta-partitioned by `submission_date` (`PARTITION`; for `assessments`, the day of its
+create), and every merge and delete names its rows' days: delta-rs prunes only by partition columns.
 """
 
 from __future__ import annotations
