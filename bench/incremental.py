@@ -6,8 +6,9 @@ For each N a fresh data home gets the traces, label schemas and session of `benc
 and N submissions, landed over the days before today (`--per-day` a day, as a home that grew over
 months holds them; 0: all today), derived as the sensor's runs would; then `--new` more submissions are landed
 and processed twice: once in the library (`assessments.process_pending`) and once through
-`feedback-pipeline run` (a subprocess: Dagster start-up included). A run's work should follow what
-it brings, so the figures for the largest N should stay within 1.5x of the smallest.
+`feedback-pipeline run` (a subprocess: Dagster start-up included), then `run` once more with
+nothing pending. A run's work should follow what it brings, so the figures for the largest N
+should stay within 1.5x of the smallest.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def measure(stored: int, new: int, per_day: int) -> dict[str, float]:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "feedback_pipeline", "run"], env=env, cwd=REPO, check=True, capture_output=True)
     cli = time.perf_counter() - started
-    return {"seed_s": seeded, "library_s": library, "cli_s": cli}
+    started = time.perf_counter()
+    idle = subprocess.run([sys.executable, "-m", "feedback_pipeline", "run"], env=env, cwd=REPO, check=True, capture_output=True)
+    assert b"nothing pending" in idle.stdout, idle.stdout
+    return {"seed_s": seeded, "library_s": library, "cli_s": cli, "idle_s": time.perf_counter() - started}
 
 
 def main() -> None:
@@ -80,7 +84,8 @@ def main() -> None:
         results[stored] = figures = measure(stored, args.new, args.per_day)
         print(
             f"{args.new} new after {stored:>10,} stored: library {figures['library_s']:6.2f} s, "
-            f"feedback-pipeline run {figures['cli_s']:6.2f} s (seeding took {figures['seed_s']:.0f} s)",
+            f"feedback-pipeline run {figures['cli_s']:6.2f} s, with nothing pending {figures['idle_s']:5.2f} s "
+            f"(seeding took {figures['seed_s']:.0f} s)",
             flush=True,
         )
     first, last = results[args.stored[0]], results[args.stored[-1]]
