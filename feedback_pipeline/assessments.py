@@ -212,8 +212,8 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
 def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     """Recompute the current state of these assessments from their history, and the validity of the
     assessments that share a question (trace, span, name, assessor, session) with them or with one
-    they override; write what changed (merge on assessment_id) and remove the deleted ones. Reads
-    only those groups' rows."""
+    they override; write what changed (merge on assessment_id, in the days of the changed rows) and
+    remove the deleted ones. Reads only those groups' rows."""
     ids = assessment_ids.implode()
     events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(ids))
     folded = fold(events.select(HISTORY_SCHEMA.keys()))
@@ -245,9 +245,12 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     )
     state = with_validity(alive, overridden_elsewhere)
     state = state.with_columns(_content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash"))
+    changed = state.join(current.select("assessment_id", _content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash")),
+                         on=["assessment_id", "content_hash"], how="anti")
+    moved_from = current.filter(pl.col("assessment_id").is_in(changed["assessment_id"].implode()))
     result = lake.merge(
-        ASSESSMENTS, state, on=["assessment_id"], change_column="content_hash", partition_by=[PARTITION],
-        within=days_of(state, current),
+        ASSESSMENTS, changed, on=["assessment_id"], change_column="content_hash", partition_by=[PARTITION],
+        within=days_of(changed, moved_from),
     )
     gone = current.filter(
         pl.col("assessment_id").is_in(ids) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())

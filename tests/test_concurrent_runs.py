@@ -166,7 +166,7 @@ def test_a_failed_stage_stops_the_stages_after_it_and_says_why_in_one_line(lande
     assert done.returncode == 1
     failed = [line for line in err.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and failed[0].startswith("labeling"), err
-    assert "stopped: labeling failed, so assessments, datasets did not run" in err
+    assert "stopped: labeling failed, so assessments, datasets, quality did not run" in err
     assert "Traceback" not in err and len(err.splitlines()) <= 4, err
     assert not lake.exists("assessments") and not lake.exists("submissions")
 
