@@ -9,6 +9,9 @@
   assessment overrides it or a newer one from the same assessor answers the same question
   (trace, span, name, session). Deleted assessments leave this table (their history stays).
 - `rejections`: the submissions that failed validation, each with every reason in words.
+
+All five are Delta-partitioned by `submission_date` (`PARTITION`; for `assessments`, the day of its
+create), and every merge and delete names its rows' days: delta-rs prunes only by partition columns.
 """
 
 from __future__ import annotations
@@ -85,6 +88,26 @@ FILE_SCHEMA: dict[str, pl.DataType] = {
     "counts": pl.String,
     "collected_at": UTC_TIME,
 }
+
+
+PARTITION = "submission_date"
+"""The partition column of `submissions`, `submission_files`, `assessment_history`, `rejections` and
+`assessments` (the day the submission, or the assessment's first submission, arrived): a run's merges and
+deletes name the days its rows fall on, so they read those partitions only."""
+
+
+def days_of(*frames: pl.DataFrame) -> dict[str, list[str]]:
+    """The `within` of a merge or delete touching these frames' rows: their days as ISO dates (no
+    restriction when a row has no day, or there are no rows)."""
+    days = pl.concat([frame[PARTITION].cast(pl.String) for frame in frames])
+    if days.is_empty() or days.null_count():
+        return {}
+    return {PARTITION: days.unique().sort().to_list()}
+
+
+def on_days_of(frame: pl.DataFrame) -> pl.Expr:
+    """A scan filter to the days `frame`'s rows fall on (its partitions), for reading rows keyed like them."""
+    return pl.col(PARTITION).is_in(frame[PARTITION].unique().implode()) | pl.col(PARTITION).is_null()
 
 
 def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:

@@ -22,9 +22,12 @@ from feedback_pipeline.assessment_tables import (
     FILES,
     HISTORY,
     HISTORY_SCHEMA,
+    PARTITION,
     REJECTION_SCHEMA,
     REJECTIONS,
     SUBMISSIONS,
+    days_of,
+    on_days_of,
     read_table,
 )
 from feedback_pipeline import revalidation
@@ -119,8 +122,11 @@ def _in_list(column: str, values: list[str]) -> Iterator[str]:
         yield f"{column} IN ({quoted})"
 
 
-def _delete_ids(lake: Lake, table: str, column: str, values: list[str]) -> int:
-    return sum(lake.delete(table, predicate).rows_deleted for predicate in _in_list(column, values))
+def _delete_ids(lake: Lake, table: str, column: str, rows: pl.DataFrame) -> int:
+    """Delete these rows (by `column`, in the days they fall on) from `table`."""
+    within = days_of(rows)
+    values = rows[column].to_list()
+    return sum(lake.delete(table, predicate, within=within).rows_deleted for predicate in _in_list(column, values))
 
 
 def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, Any]:
@@ -137,14 +143,22 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
     invalid_rows = checked.filter(pl.col("reasons").list.len() > 0)
     events, rejections = history_rows(valid_rows), rejection_rows(invalid_rows)
 
-    rejected_result = lake.merge(REJECTIONS, rejections, on=["submission_id"], change_column="reason")
-    stale_rejections = read_table(lake, REJECTIONS, REJECTION_SCHEMA, pl.col("submission_id").is_in(events["submission_id"].implode()))
-    unrejected = _delete_ids(lake, REJECTIONS, "submission_id", stale_rejections["submission_id"].to_list())
+    rejected_result = lake.merge(
+        REJECTIONS, rejections, on=["submission_id"], change_column="reason", partition_by=[PARTITION], within=days_of(rejections)
+    )
+    stale_rejections = read_table(
+        lake, REJECTIONS, REJECTION_SCHEMA, on_days_of(events) & pl.col("submission_id").is_in(events["submission_id"].implode())
+    )
+    unrejected = _delete_ids(lake, REJECTIONS, "submission_id", stale_rejections)
 
     events = events.with_columns(_content_hash(list(HISTORY_SCHEMA)).alias("content_hash"))
-    history_result = lake.merge(HISTORY, events, on=["submission_id"], change_column="content_hash")
-    stale_history = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("submission_id").is_in(rejections["submission_id"].implode()))
-    withdrawn = _delete_ids(lake, HISTORY, "submission_id", stale_history["submission_id"].to_list())
+    history_result = lake.merge(
+        HISTORY, events, on=["submission_id"], change_column="content_hash", partition_by=[PARTITION], within=days_of(events)
+    )
+    stale_history = read_table(
+        lake, HISTORY, HISTORY_SCHEMA, on_days_of(rejections) & pl.col("submission_id").is_in(rejections["submission_id"].implode())
+    )
+    withdrawn = _delete_ids(lake, HISTORY, "submission_id", stale_history)
 
     affected = pl.concat([events["assessment_id"], events["overrides"], stale_history["assessment_id"]]).drop_nulls().unique()
     state_result, removed = refold(lake, affected)
@@ -182,8 +196,8 @@ def derive_assessments(lake: Lake, scope: Scope, run_id: str = "") -> dict[str, 
 def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     """Recompute the current state of these assessments from their history, and the validity of the
     assessments that share a question (trace, span, name, assessor, session) with them or with one
-    they override; write what changed (merge on assessment_id) and remove the deleted ones. Reads
-    only those groups' rows."""
+    they override; write what changed (merge on assessment_id, in the days of the changed rows) and
+    remove the deleted ones. Reads only those groups' rows."""
     ids = assessment_ids.implode()
     events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(ids))
     folded = fold(events.select(HISTORY_SCHEMA.keys()))
@@ -215,10 +229,16 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     )
     state = with_validity(alive, overridden_elsewhere)
     state = state.with_columns(_content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash"))
-    result = lake.merge(ASSESSMENTS, state, on=["assessment_id"], change_column="content_hash")
+    changed = state.join(current.select("assessment_id", _content_hash(list(ASSESSMENT_SCHEMA)).alias("content_hash")),
+                         on=["assessment_id", "content_hash"], how="anti")
+    moved_from = current.filter(pl.col("assessment_id").is_in(changed["assessment_id"].implode()))
+    result = lake.merge(
+        ASSESSMENTS, changed, on=["assessment_id"], change_column="content_hash", partition_by=[PARTITION],
+        within=days_of(changed, moved_from),
+    )
     gone = current.filter(
         pl.col("assessment_id").is_in(ids) & ~pl.col("assessment_id").is_in(state["assessment_id"].implode())
-    )["assessment_id"].to_list()
+    )
     return result, _delete_ids(lake, ASSESSMENTS, "assessment_id", gone)
 
 
@@ -239,9 +259,12 @@ def accounting(lake: Lake, scope: Scope | None = None) -> dict[str, int]:
     """How the recorded submissions (those in `scope`, when given: what one run owns, so a run
     writing beside it does not count) are accounted for: each must be in exactly one of
     `assessment_history` (accepted) and `rejections`."""
-    ids = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, where=None if scope is None else scope.filter()).select("submission_id")
-    accepted = read_table(lake, HISTORY, HISTORY_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("accepted"))
-    rejected = read_table(lake, REJECTIONS, REJECTION_SCHEMA).select("submission_id").with_columns(pl.lit(True).alias("rejected"))
+    ids = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, where=None if scope is None else scope.filter()).select(
+        "submission_id", PARTITION
+    )
+    owned = None if scope is None else on_days_of(ids) & pl.col("submission_id").is_in(ids["submission_id"].implode())
+    accepted = read_table(lake, HISTORY, HISTORY_SCHEMA, owned).select("submission_id").with_columns(pl.lit(True).alias("accepted"))
+    rejected = read_table(lake, REJECTIONS, REJECTION_SCHEMA, owned).select("submission_id").with_columns(pl.lit(True).alias("rejected"))
     joined = ids.join(accepted, on="submission_id", how="left").join(rejected, on="submission_id", how="left")
     in_history, in_rejections = pl.col("accepted").fill_null(False), pl.col("rejected").fill_null(False)
     counts = joined.select(

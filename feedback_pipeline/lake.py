@@ -229,7 +229,10 @@ class Lake:
         existing keys are left alone (insert-only: the first write of a key wins). `within`
         limits the merge to the target rows with these partition values (one value or a list),
         so a merge reads only those partitions, and merges into different partitions of a
-        partitioned table commit concurrently without conflict.
+        partitioned table commit concurrently without conflict: delta-rs prunes target files only
+        by a predicate on partition columns (a key predicate alone reads the whole table). An
+        insert-only merge still looks for its keys in the whole table (its key columns only), so a
+        key first written in another partition stays the first write.
         """
         if frame.height == 0:
             return WriteResult(name, self.version(name), 0)
@@ -247,7 +250,9 @@ class Lake:
             if update and change_column is None:
                 pending = frame
             else:
-                pending = self.unseen(name, frame, on=on, change_column=change_column if update else None, within=within)
+                pending = self.unseen(
+                    name, frame, on=on, change_column=change_column if update else None, within=within if update else None
+                )
             if pending.height == 0:
                 return WriteResult(name, table.version(), 0)
             merger = table.merge(
@@ -307,10 +312,19 @@ class Lake:
                 found.append(log.rstrip("/")[len(root) + 1 : -len("/_delta_log")])
         return sorted(found)
 
-    def delete(self, name: str, predicate: str, *, commit_metadata: dict[str, str] | None = None) -> WriteResult:
-        """Delete the rows matching a SQL predicate; no version is made when none match."""
+    def delete(
+        self,
+        name: str,
+        predicate: str,
+        *,
+        within: dict[str, str | list[str]] | None = None,
+        commit_metadata: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Delete the rows matching a SQL predicate (in the `within` partitions only, which then are all
+        the delete reads); no version is made when none match."""
         if not self.exists(name):
             return WriteResult(name, None, 0)
+        predicate = " AND ".join([f"({predicate})"] + [_within(c, v, alias="") for c, v in (within or {}).items()])
 
         def write() -> WriteResult:
             metrics = self.table(name).delete(predicate, commit_properties=self._commit(commit_metadata))
@@ -324,10 +338,11 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _within(column: str, values: str | list[str]) -> str:
-    """The target-side restriction `t.column = 'v'` or `t.column IN ('v', ...)` of a merge."""
+def _within(column: str, values: str | list[str], alias: str = "t.") -> str:
+    """The restriction `t.column = 'v'` or `t.column IN ('v', ...)` of a merge's target (or, without
+    the alias, of a delete)."""
     if isinstance(values, str):
-        return f"t.`{column}` = {_sql_text(values)}"
+        return f"{alias}`{column}` = {_sql_text(values)}"
     if not values:
-        raise ValueError(f"merge within {column!r}: expected at least one value, got an empty list")
-    return f"t.`{column}` IN ({', '.join(_sql_text(v) for v in values)})"
+        raise ValueError(f"within {column!r}: expected at least one value, got an empty list")
+    return f"{alias}`{column}` IN ({', '.join(_sql_text(v) for v in values)})"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from feedback_pipeline.assessment_tables import FILE_SCHEMA, FILES, SUBMISSIONS, read_table
+from feedback_pipeline.assessment_tables import FILE_SCHEMA, FILES, PARTITION, SUBMISSIONS, days_of, read_table
 from feedback_pipeline.landing import LandingKey
 from feedback_pipeline.submission_contract import SUBMISSION_SCHEMA
 from feedback_pipeline.submission_parsing import parse_lines
@@ -25,7 +25,9 @@ def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[
     keys = scope.landing_keys(landing)
     parsed = parse_lines(landing.read_lines(keys))
     first_sightings = parsed.sort("landing_key", "line_number").unique("submission_id", keep="first", maintain_order=True)
-    written = lake.merge(SUBMISSIONS, first_sightings, on=["submission_id"], update=False, partition_by=["submission_date"])
+    written = lake.merge(
+        SUBMISSIONS, first_sightings, on=["submission_id"], update=False, partition_by=[PARTITION], within=days_of(first_sightings)
+    )
     ids = parsed.select("submission_id")
     recorded = read_table(lake, SUBMISSIONS, SUBMISSION_SCHEMA, pl.col("submission_id").is_in(ids["submission_id"].implode()))
     per_line = parsed.join(
@@ -50,7 +52,9 @@ def collect_submissions(lake: Lake, landing: LandingZone, scope: Scope) -> dict[
         .with_columns(pl.format("{}/{}", "received", "duplicates").alias("counts"))
         .select(FILE_SCHEMA.keys())
     )
-    files_written = lake.merge(FILES, files, on=["landing_key"], change_column="counts")
+    files_written = lake.merge(
+        FILES, files, on=["landing_key"], change_column="counts", partition_by=[PARTITION], within=days_of(files)
+    )
     return {
         "files": len(keys),
         "received": parsed.height,

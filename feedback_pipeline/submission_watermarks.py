@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from feedback_pipeline.assessment_tables import HISTORY, HISTORY_SCHEMA, REJECTION_SCHEMA, REJECTIONS, SUBMISSIONS, read_table
-from feedback_pipeline.landing import LandingKey, processed_high_water
+from feedback_pipeline.assessment_tables import FILES
+from feedback_pipeline.landing import PROCESSED_FILES, LandingKey, processed_high_water
 from feedback_pipeline.submission_contract import AREA
 from feedback_pipeline.submission_parsing import parse_lines
 
@@ -26,15 +26,17 @@ def processed_watermark(lake: Lake) -> str | None:
 
 
 def underived_dates(lake: Lake) -> list[date]:
-    """Submission dates with a collected submission in neither history nor rejections (a run died between)."""
-    if not lake.exists(SUBMISSIONS):
+    """Submission dates with a collected file (in `submission_files`) that no run recorded as derived
+    (in `processed_files`, written last by a derive): a run died between collecting and deriving.
+    Both tables hold a row per landing file, so the look costs what the file count costs."""
+    collected = lake.scan(FILES)
+    if collected is None:
         return []
-    done = pl.concat([
-        read_table(lake, HISTORY, HISTORY_SCHEMA).select("submission_id"),
-        read_table(lake, REJECTIONS, REJECTION_SCHEMA).select("submission_id"),
-    ])
-    missing = lake.scan(SUBMISSIONS).select("submission_id", "submission_date").collect().join(done, on="submission_id", how="anti")
-    return sorted(missing["submission_date"].unique().to_list())
+    derived = lake.scan(PROCESSED_FILES)
+    files = collected.select("landing_key", "submission_date")
+    if derived is not None:
+        files = files.join(derived.filter(pl.col("area") == AREA).select("landing_key"), on="landing_key", how="anti")
+    return sorted(files.select(pl.col("submission_date").unique()).collect()["submission_date"].to_list())
 
 
 def ready_keys(lake: Lake, landing: LandingZone, keys: list[str]) -> list[str]:

@@ -187,3 +187,111 @@ def test_a_publish_gate_that_fails_again_on_the_same_inputs_is_a_note_not_a_fail
     assert (again.runs, again.failures) == (1, [])
     [note] = again.notes
     assert "the publish gate fails on these inputs again" in note and "current version is kept" in note
+
+
+def dagster_dev(root: Path, log: Path) -> subprocess.Popen:
+    """`dagster dev` (webserver, daemon and its sensors) on the home, as `make up` starts it, in its own
+    process group; returns once the webserver listens."""
+    from tests.servers import free_ports, wait_for_port
+
+    FeedbackHome.from_env(environment(root)).ensure_dagster_home()
+    [port] = free_ports(1)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=environment(root), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    wait_for_port(port, process, "dagster dev", log, timeout=300)
+    return process
+
+
+def settle_and_stop(process: subprocess.Popen, root: Path, log: Path, quiet_seconds: float = 45.0) -> list:
+    """Wait until the daemon has started no run for `quiet_seconds` and none is queued or running (every
+    sensor ticked at least once in that time), stop `dagster dev` by its process group, and return its runs."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(root / "dagster"))
+    busy = dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                                   dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])
+    deadline, quiet_since, count = time.monotonic() + 600, time.monotonic(), -1
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_seconds:
+        assert process.poll() is None, log.read_text()[-3000:]
+        runs = instance.get_runs()
+        if len(runs) != count or instance.get_run_ids(filters=busy):
+            quiet_since, count = time.monotonic(), len(runs)
+        time.sleep(1)
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait(10)
+    return instance.get_runs()
+
+
+def assert_daemon_runs_green(runs: list, log: Path) -> None:
+    import dagster as dg
+
+    daemon_runs = [run for run in runs if "feedback_pipeline/pid" not in run.tags]
+    failed = [(run.job_name, run.status.value) for run in daemon_runs if run.status != dg.DagsterRunStatus.SUCCESS]
+    assert not failed, f"daemon runs not green: {failed}\n{log.read_text()[-3000:]}"
+
+
+def test_dagster_dev_beside_a_run_on_a_new_home_leaves_the_tables_of_one_run(landed, single_run, tmp_path):
+    root, log = tmp_path / "feedback", tmp_path / "dagster-dev.log"
+    shutil.copytree(landed, root)
+    dev = dagster_dev(root, log)
+    try:
+        output = run_once(root)
+    finally:
+        runs = settle_and_stop(dev, root, log)
+    assert "run(s) succeeded" in output
+    assert_daemon_runs_green(runs, log)
+    assert tables(root) == single_run
+    assert "nothing pending" in run_once(root)
+
+
+def test_dagster_dev_beside_a_run_on_existing_tables_leaves_the_tables_of_one_run(tmp_path):
+    template, single, shared = (tmp_path / name / "feedback" for name in ("template", "single", "shared"))
+    land_traces(template, tmp_path)
+    for root in (single, shared):
+        shutil.copytree(template, root)
+        run_once(root)
+    land_definitions_and_submissions(FeedbackHome.from_env(environment(single)))
+    shutil.copytree(single / "landing", shared / "landing", dirs_exist_ok=True)
+    run_once(single)
+    log = tmp_path / "dagster-dev.log"
+    dev = dagster_dev(shared, log)
+    try:
+        run_once(shared)
+    finally:
+        runs = settle_and_stop(dev, shared, log)
+    assert_daemon_runs_green(runs, log)
+    assert tables(shared) == tables(single)
+
+
+def test_a_run_says_which_run_holds_the_pool_it_waits_for_and_goes_on_when_it_is_freed(landed, single_run, tmp_path):
+    from feedback_pipeline_dagster.assets.assessments import POOL
+    from feedback_pipeline.cli.pipeline import instance_for
+
+    root = tmp_path / "feedback"
+    shutil.copytree(landed, root)
+    instance = instance_for(FeedbackHome.from_env(environment(root)))
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(POOL)
+    holder = "another-run-holding-the-pool"
+    assert storage.claim_concurrency_slot(POOL, holder, "submissions").is_claimed
+    waiting = start_run(root)
+    try:
+        lines = []
+        for raw in waiting.stderr:
+            lines.append(raw.decode())
+            if "waiting for run" in lines[-1]:
+                break
+        assert lines and lines[-1].strip() == f"waiting for run {holder} to finish (pool {POOL}, limit 1)", lines
+        time.sleep(2)
+        assert waiting.poll() is None, "the run went on while the pool was held"
+    finally:
+        storage.free_concurrency_slots_for_run(holder)
+    finish(waiting)
+    assert tables(root) == single_run

@@ -68,3 +68,32 @@ def test_merge_within_a_list_of_partitions_reads_only_those_and_still_upserts(la
     with pytest.raises(ValueError, match="within 'day': expected at least one value"):
         lake.merge("t", update.with_columns(v=pl.lit("x")), on=["k"], within={"day": []})
     assert lake.read("t").sort("k")["v"].to_list() == ["a", "B", "c", "d"]
+
+
+def _metrics(lake: Lake, name: str) -> dict:
+    return lake.history(name, 1)[0]["operationMetrics"]
+
+
+def test_a_merge_within_a_partition_skips_the_other_partitions_files(lake):
+    lake.merge("t", pl.DataFrame({"k": ["a", "b"], "day": ["d1", "d1"], "v": [1, 2]}), on=["k"], partition_by=["day"])
+    lake.merge("t", pl.DataFrame({"k": ["c"], "day": ["d2"], "v": [3]}), on=["k"], within={"day": "d2"})
+    lake.merge("t", pl.DataFrame({"k": ["c", "d"], "day": ["d2", "d2"], "v": [30, 4]}), on=["k"], within={"day": "d2"})
+    metrics = _metrics(lake, "t")
+    assert (metrics["num_target_files_scanned"], metrics["num_target_files_skipped_during_scan"]) == (1, 1)
+    assert lake.read("t").sort("k")["v"].to_list() == [1, 2, 30, 4]
+
+
+def test_an_insert_only_merge_within_a_partition_keeps_a_key_first_written_in_another(lake):
+    lake.merge("t", pl.DataFrame({"k": ["a"], "day": ["d1"], "v": [1]}), on=["k"], partition_by=["day"])
+    again = lake.merge("t", pl.DataFrame({"k": ["a", "b"], "day": ["d2", "d2"], "v": [9, 2]}), on=["k"], update=False,
+                       within={"day": "d2"})
+    assert again.rows_inserted == 1
+    assert lake.read("t").sort("k").rows() == [("a", "d1", 1), ("b", "d2", 2)]
+
+
+def test_a_delete_within_partitions_touches_only_those(lake):
+    frame = pl.DataFrame({"k": ["a", "a", "b"], "day": ["d1", "d2", "d2"]})
+    lake.append("t", frame, partition_by=["day"])
+    deleted = lake.delete("t", "k IN ('a')", within={"day": ["d2"]})
+    assert deleted.rows_deleted == 1
+    assert lake.read("t").sort("k", "day").rows() == [("a", "d1"), ("b", "d2")]
