@@ -109,6 +109,47 @@ def test_pull_brings_traces_and_assessments_field_by_field(home, cli, experiment
     assert "0 new or changed landed" in done and "0 new, 0 updated, 0 deleted" in done
 
 
+def test_pull_keeps_span_events_status_messages_and_every_attribute(home, cli, experiment):
+    @mlflow.trace(span_type="TOOL")
+    def flaky_lookup(order_id: str) -> dict:
+        mlflow.get_current_active_span().set_attributes({"custom.retries": 2, "custom.region": "eu-north"})
+        raise TimeoutError(f"order service timed out for {order_id}")
+
+    @mlflow.trace
+    def answer(question: str) -> str:
+        span = mlflow.get_current_active_span()
+        span.add_event(mlflow.entities.SpanEvent("cache_miss", attributes={"key": question, "size": 3}))
+        try:
+            flaky_lookup("o-9")
+        except TimeoutError:
+            return "Sorry, try again later."
+
+    answer("Where is o-9?")
+    trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    failed = next(s for s in trace.data.spans if s.name == "flaky_lookup")
+    assert failed.status.status_code == "ERROR"
+
+    _sync(cli, "pull", "run")
+
+    row = home.lake().read("traces").filter(pl.col("trace_id") == trace.info.trace_id).row(0, named=True)
+    spans = {s["span_id"]: s for s in json.loads(row["spans"])}
+    ours_root, ours_failed = spans[root.span_id], spans[failed.span_id]
+    assert ours_root["events"] == [{"name": "cache_miss", "timestamp_ns": root.events[0].timestamp,
+                                    "attributes": {"key": "Where is o-9?", "size": 3}}]
+    assert (ours_failed["status"], ours_failed["status_message"]) == ("ERROR", failed.status.description)
+    assert "timed out for o-9" in ours_failed["status_message"]
+    [exception] = ours_failed["events"]
+    assert exception["name"] == "exception"
+    assert exception["attributes"]["exception.type"] == "TimeoutError"
+    assert "Traceback" in exception["attributes"]["exception.stacktrace"]
+    assert ours_failed["attributes"]["custom.retries"] == 2
+    assert ours_failed["attributes"]["custom.region"] == "eu-north"
+    assert {k for k in failed.attributes if k not in ("mlflow.spanInputs", "mlflow.spanOutputs")} <= set(ours_failed["attributes"])
+    assert ours_failed["inputs"] == {"order_id": "o-9"}
+    assert ours_root["status_message"] is None and ours_root["status"] == "OK"
+
+
 def test_label_in_ours_push_and_read_back(home, cli, experiment):
     run = docs_app()
     trace_ids = [run("Do you ship to Norway?"), run("What is the warranty?")]
