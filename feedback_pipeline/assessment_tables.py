@@ -36,6 +36,7 @@ _ASSESSMENT_CONTENT: dict[str, pl.DataType] = {
     "assessment_name": pl.String,
     "kind": pl.String,
     "assessment_value": pl.String,
+    "error": pl.String,
     "rationale": pl.String,
     "source_type": pl.String,
     "assessor_id": pl.String,
@@ -88,10 +89,15 @@ FILE_SCHEMA: dict[str, pl.DataType] = {
 
 
 def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:
-    """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet."""
+    """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet.
+
+    A column of `schema` that a table written before it existed lacks reads as null (the next merge
+    adds it to the table: merges evolve the schema)."""
     scan = lake.scan(table)
     if scan is None:
         return pl.DataFrame(schema=schema)
+    present = scan.collect_schema()
+    scan = scan.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in present)
     if where is not None:
         scan = scan.filter(where)
     return scan.collect()

@@ -1072,6 +1072,9 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
             .then(_scalar_or_json(expectation, "value"))
             .otherwise(_scalar_or_json(feedback, "value"))
             .alias("value"),
+            pl.when(feedback.str.json_path_match("$.error").str.starts_with("{"))
+            .then(feedback.str.json_path_match("$.error"))
+            .alias("error"),
             r.struct.field("rationale").alias("rationale"),
             pl.struct(
                 r.struct.field("source")
@@ -1090,7 +1093,7 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     )
     record = _json_object(
         {name: pl.col(name) for name in SUBMISSIONS_SCHEMA.names() if name != "submission"},
-        embedded=frozenset({"value", "metadata"}),
+        embedded=frozenset({"value", "error", "metadata"}),
     )
     return (
         frame.with_columns(record.alias("submission"))

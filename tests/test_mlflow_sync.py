@@ -200,6 +200,53 @@ def test_label_in_ours_push_and_read_back(home, cli, experiment):
     assert after.height == before.height
 
 
+def test_feedback_with_an_error_is_kept_in_and_out(home, cli, experiment, tmp_path):
+    from mlflow.entities import AssessmentError as MlflowAssessmentError
+
+    run = docs_app()
+    trace_ids = [run("Is the coat waterproof?"), run("Can I change my address?")]
+    judge = mlflow.entities.AssessmentSource("LLM_JUDGE", "gpt-4o")
+    failed = mlflow.log_feedback(trace_id=trace_ids[0], name="groundedness", source=judge,
+                                 error=MlflowAssessmentError("RATE_LIMIT_EXCEEDED", "429 from the judge", "Traceback ..."))
+    export = tmp_path / "trace.json"
+    export.write_text(mlflow.get_trace(trace_ids[0]).to_json())
+    cli("traces", "import", str(export))
+    _sync(cli, "run", "pull", "run")
+
+    ours = _ours(home).filter(pl.col("assessment_id") == failed.assessment_id).row(0, named=True)
+    assert ours["assessment_value"] is None and ours["valid"]
+    assert json.loads(ours["error"]) == {"error_code": "RATE_LIMIT_EXCEEDED", "error_message": "429 from the judge",
+                                         "stack_trace": "Traceback ..."}
+    assert _ours(home).height == 1
+    found = feedback_pipeline.search_assessments(trace_ids=[trace_ids[0]])
+    assert json.loads(found["error"].item())["error_code"] == "RATE_LIMIT_EXCEEDED"
+
+    mine = feedback_pipeline.log_feedback(
+        trace_id=trace_ids[1], name="groundedness", source=AssessmentSource("CODE", "our-judge"),
+        error=feedback_pipeline.AssessmentError("TIMEOUT", "judge took over 30 s"), free_form=True)
+    assert mine.value is None and mine.error.error_code == "TIMEOUT"
+    assert mine.to_dictionary()["feedback"] == {"value": None, "error": {"error_code": "TIMEOUT",
+                                                                           "error_message": "judge took over 30 s"}}
+    with pytest.raises(ValueError, match="give a value, or an error"):
+        feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="groundedness", free_form=True)
+    _sync(cli, "run", "push")
+    link = home.lake().read("mlflow_assessment_links").filter(pl.col("assessment_id") == mine.assessment_id)
+    pushed = mlflow.get_assessment(trace_ids[1], link["mlflow_assessment_id"].item())
+    assert pushed.feedback.value is None
+    assert (pushed.feedback.error.error_code, pushed.feedback.error.error_message) == ("TIMEOUT", "judge took over 30 s")
+
+    mlflow.update_assessment(trace_id=trace_ids[0], assessment_id=failed.assessment_id,
+                             assessment=mlflow.entities.Feedback(name="groundedness", value=0.8))
+    _sync(cli, "pull", "run")
+    retried = _ours(home).filter(pl.col("assessment_id") == failed.assessment_id).row(0, named=True)
+    assert (json.loads(retried["assessment_value"]), retried["error"]) == (0.8, None)
+    before = _ours(home)
+    done = cli("mlflow", "push").stdout.decode()
+    assert "0 logged (0 as overrides), 0 updated, 0 deleted" in done
+    _sync(cli, "pull", "run")
+    assert _ours(home).drop("updated_at").equals(before.drop("updated_at"))
+
+
 def test_label_schemas_from_mlflow_become_ours(home, cli, experiment):
     from mlflow.genai import label_schemas
 
