@@ -77,17 +77,25 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--makers", type=int, default=1, help="processes creating the traces (into one SQLite file)")
+    parser.add_argument("--store", type=Path, help="serve the store an earlier run made (its `server` folder) "
+                        "instead of making traces: to measure again without waiting for MLflow to log them")
     args = parser.parse_args()
     os.environ.update(QUIET_ENV)
     root = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
     os.environ["FEEDBACK_HOME"] = str(root / "feedback")
-    experiment_id = make_traces(root / "server", args.traces, args.makers)
+    store = args.store or root / "server"
+    if args.store:
+        import mlflow
+
+        experiment_id = mlflow.MlflowClient(f"sqlite:///{store / 'mlflow.db'}").get_experiment_by_name("bench").experiment_id
+    else:
+        experiment_id = make_traces(store, args.traces, args.makers)
 
     from feedback_pipeline import mlflow_pull
     from feedback_pipeline.home import FeedbackHome
     from feedback_pipeline.mlflow_server import MlflowServer
 
-    with mlflow_server(root / "server") as uri:
+    with mlflow_server(store) as uri:
         home = FeedbackHome.from_env()
         started = time.monotonic()
         floor = search_all(uri, experiment_id, args.page_size)
@@ -95,7 +103,7 @@ def main() -> None:
         server = MlflowServer(uri, (experiment_id,))
         first = mlflow_pull.pull(server, home.lake(), home.landing(), page_size=args.page_size)
         second = mlflow_pull.pull(server, home.lake(), home.landing(), page_size=args.page_size)
-    print(f"machine: {os.cpu_count()} cores; {args.traces:,} traces, page size {args.page_size}")
+    print(f"machine: {os.cpu_count()} cores; {floor:,} traces, page size {args.page_size}")
     print(f"mlflow search_traces (spans, the floor): {floor:,} traces in {floor_seconds:.1f} s = {floor / floor_seconds:,.0f} traces/s")
     print(f"feedback-pipeline mlflow pull, first:    {first.traces_seen:,} read, {first.traces_landed:,} landed, "
           f"{first.assessments_created:,} assessments in {first.seconds:.1f} s = {first.traces_per_second:,.0f} traces/s")
