@@ -88,16 +88,22 @@ FILE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:
-    """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet.
-
-    A column of `schema` that a table written before it existed lacks reads as null (the next merge
-    adds it to the table: merges evolve the schema)."""
+def scan_table(lake: Lake, table: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame | None:
+    """A lazy scan of `table` (None when it does not exist yet) with every column of `schema`: one that
+    a table written before the column existed lacks reads as null (the next merge adds it to the
+    table: merges evolve the schema)."""
     scan = lake.scan(table)
     if scan is None:
-        return pl.DataFrame(schema=schema)
+        return None
     present = scan.collect_schema()
-    scan = scan.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in present)
+    return scan.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in present)
+
+
+def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:
+    """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet."""
+    scan = scan_table(lake, table, schema)
+    if scan is None:
+        return pl.DataFrame(schema=schema)
     if where is not None:
         scan = scan.filter(where)
     return scan.collect()

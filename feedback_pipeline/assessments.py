@@ -26,6 +26,7 @@ from feedback_pipeline.assessment_tables import (
     REJECTIONS,
     SUBMISSIONS,
     read_table,
+    scan_table,
 )
 from feedback_pipeline import revalidation
 from feedback_pipeline.json_values import duckdb_connection
@@ -209,7 +210,7 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     ids = assessment_ids.implode()
     events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(ids))
     folded = fold(events.select(HISTORY_SCHEMA.keys()))
-    scan = lake.scan(ASSESSMENTS)
+    scan = scan_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     if scan is None:
         current, overridden_elsewhere = pl.DataFrame(schema=ASSESSMENT_SCHEMA), None
     else:
