@@ -251,7 +251,7 @@ def assessments_touched(lake: Lake, scope: Scope | None) -> pl.DataFrame:
     if scope is None:
         return read_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     submitted = lake.scan(SUBMISSIONS)
-    current = lake.scan(ASSESSMENTS)
+    current = scan_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     if submitted is None or current is None:
         return pl.DataFrame(schema=ASSESSMENT_SCHEMA)
     ids = submitted.filter(scope.filter()).select("submission_id").collect()["submission_id"]
