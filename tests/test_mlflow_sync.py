@@ -159,15 +159,15 @@ def test_label_in_ours_push_and_read_back(home, cli, experiment):
 
     expert = AssessmentSource(source_type="HUMAN", source_id="expert@example.com")
     mine = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="helpful", value="yes", rationale="clear",
-                                          source=expert, metadata={"note": "checked"})
+                                          source=expert, metadata={"note": "checked"}, free_form=True)
     spanned = mlflow.get_trace(trace_ids[1]).data.spans[1]
     on_span = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="doc_ok", value=True, source=expert,
-                                             span_id=spanned.span_id)
+                                             span_id=spanned.span_id, free_form=True)
     truth = feedback_pipeline.log_expectation(trace_id=trace_ids[1], name="expected_response", value="2 years",
                                               source=expert)
     corrected = feedback_pipeline.override_feedback(trace_id=trace_ids[0], assessment_id=judge.assessment_id,
                                                     value="yes", rationale="judge missed it", source=expert)
-    doomed = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="tone", value="ok", source=expert)
+    doomed = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="tone", value="ok", source=expert, free_form=True)
     _sync(cli, "run")
     pushed = cli("mlflow", "push").stdout.decode()
     assert "4 logged (1 as overrides), 0 updated" in pushed or "5 logged (1 as overrides)" in pushed
@@ -360,7 +360,7 @@ def test_sensor_pulls_and_the_asset_pushes(home, cli, experiment):
         again = mlflow_sensors.mlflow_traces_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert "0 landed" in again.skip_message
         cli("run")
-        mine = feedback_pipeline.log_feedback(trace_id=trace_ids[2], name="helpful", value=True,
+        mine = feedback_pipeline.log_feedback(trace_id=trace_ids[2], name="helpful", value=True, free_form=True,
                                               source=AssessmentSource(source_type="HUMAN", source_id="eve@example.com"))
         cli("run")
         result = dg.materialize([mlflow_assessments], resources=resources, instance=instance)
