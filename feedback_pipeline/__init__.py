@@ -24,7 +24,7 @@ _EXPORTS = {
         "LabelingSession", "create_labeling_session", "get_labeling_session", "get_labeling_sessions",
         "delete_labeling_session",
     ),
-    "feedback_pipeline.entities": ("AssessmentSource", "Assessment", "Feedback", "Expectation"),
+    "feedback_pipeline.entities": ("AssessmentSource", "AssessmentError", "Assessment", "Feedback", "Expectation"),
     "feedback_pipeline.submissions": (
         "log_feedback", "log_expectation", "override_feedback", "update_assessment", "delete_assessment",
     ),

@@ -93,7 +93,7 @@ _SESSION_COLUMNS = {"name": pl.String, "labeling_session_id": pl.String, "assign
 
 def _definition_problem(
     definitions: Definitions, *, kind: str, name: str, value: Any, session: str | None, assessor: str | None,
-    free_form: bool,
+    free_form: bool, error: bool = False,
 ) -> InvalidAssessment | None:
     """The first thing the definitions say is wrong with this assessment, or None."""
     found = definitions.live_session(session) if session is not None else None
@@ -118,7 +118,7 @@ def _definition_problem(
         return InvalidAssessment("name", name, f"label schema {name!r} is of type {schema['type']}: "
                                  f"expected log_{schema['type']}")
     answers = input_from_parameters(schema["input_type"], json.loads(schema["input"]))
-    reasons = answers.check(value, name)
+    reasons = [] if error and value is None else answers.check(value, name)
     if reasons:
         options = getattr(answers, "options", None) or []
         close = close_name(value, options) if isinstance(value, str) else None
@@ -155,11 +155,13 @@ def check_assessment(
     session: str | None = None,
     assessor: str | None = None,
     free_form: bool = False,
+    error: bool = False,
 ) -> None:
-    """Raise `InvalidAssessment` for what the definitions and tables as they stand say the pipeline would refuse."""
+    """Raise `InvalidAssessment` for what the definitions and tables as they stand say the pipeline would refuse
+    (`error`: the feedback gives an error, so a missing value is not a problem)."""
     lake = home.lake()
     options = {"kind": kind, "name": name, "value": value, "session": session, "assessor": assessor,
-               "free_form": free_form}
+               "free_form": free_form, "error": error}
     tables = Definitions.from_tables(lake)
     if _definition_problem(tables, **options) is not None:
         problem = _definition_problem(tables.with_events(home), **options)

@@ -39,6 +39,7 @@ _ASSESSMENT_CONTENT: dict[str, pl.DataType] = {
     "assessment_name": pl.String,
     "kind": pl.String,
     "assessment_value": pl.String,
+    "error": pl.String,
     "rationale": pl.String,
     "source_type": pl.String,
     "assessor_id": pl.String,
@@ -110,9 +111,20 @@ def on_days_of(frame: pl.DataFrame) -> pl.Expr:
     return pl.col(PARTITION).is_in(frame[PARTITION].unique().implode()) | pl.col(PARTITION).is_null()
 
 
+def scan_table(lake: Lake, table: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame | None:
+    """A lazy scan of `table` (None when it does not exist yet) with every column of `schema`: one that
+    a table written before the column existed lacks reads as null (the next merge adds it to the
+    table: merges evolve the schema)."""
+    scan = lake.scan(table)
+    if scan is None:
+        return None
+    present = scan.collect_schema()
+    return scan.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in present)
+
+
 def read_table(lake: Lake, table: str, schema: dict[str, pl.DataType], where: pl.Expr | None = None) -> pl.DataFrame:
     """The rows of `table` (those matching `where`), or an empty frame of `schema` when it does not exist yet."""
-    scan = lake.scan(table)
+    scan = scan_table(lake, table, schema)
     if scan is None:
         return pl.DataFrame(schema=schema)
     if where is not None:

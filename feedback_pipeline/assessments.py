@@ -29,6 +29,7 @@ from feedback_pipeline.assessment_tables import (
     days_of,
     on_days_of,
     read_table,
+    scan_table,
 )
 from feedback_pipeline import revalidation
 from feedback_pipeline.assessment_validity import GROUP_KEY, with_validity
@@ -47,7 +48,7 @@ def history_rows(checked: pl.DataFrame) -> pl.DataFrame:
     """Accepted submissions as `assessment_history` rows."""
     return checked.select(
         "submission_id", "action", "assessment_id", "trace_id", "span_id", "session",
-        pl.col("name").alias("assessment_name"), "kind", pl.col("value").alias("assessment_value"), "rationale",
+        pl.col("name").alias("assessment_name"), "kind", pl.col("value").alias("assessment_value"), "error", "rationale",
         "source_type", pl.col("source_id").alias("assessor_id"), "metadata", "overrides",
         pl.col("schema_version").cast(pl.Int64), "created_at", "origin", "submission_date", "landing_key", "line_number",
     ).cast(HISTORY_SCHEMA)
@@ -80,11 +81,16 @@ def _merged_metadata(events: pl.DataFrame) -> pl.DataFrame:
 
 def fold(events: pl.DataFrame) -> pl.DataFrame:
     """Apply each assessment's history in order: its create, then updates (name, value, rationale
-    replaced when given, metadata merged, updated_at bumped), then a delete. Adds `deleted`."""
+    replaced when given, metadata merged, updated_at bumped), then a delete. Adds `deleted`.
+
+    A feedback's value and error are its outcome, replaced together: an update giving either sets both."""
     ordered = events.sort("created_at", "landing_key", "line_number")
     creates = ordered.filter(pl.col("action") == "create").unique("assessment_id", keep="first", maintain_order=True)
+    outcome = pl.col("assessment_value").is_not_null() | pl.col("error").is_not_null()
     updates = ordered.filter(pl.col("action") == "update").group_by("assessment_id").agg(
-        pl.col("assessment_value").drop_nulls().last().alias("u_value"),
+        outcome.any().alias("u_outcome"),
+        pl.col("assessment_value").filter(outcome).last().alias("u_value"),
+        pl.col("error").filter(outcome).last().alias("u_error"),
         pl.col("rationale").drop_nulls().last().alias("u_rationale"),
         pl.col("assessment_name").drop_nulls().last().alias("u_name"),
         pl.col("schema_version").drop_nulls().last().alias("u_schema_version"),
@@ -96,7 +102,8 @@ def fold(events: pl.DataFrame) -> pl.DataFrame:
         creates.join(updates, on="assessment_id", how="left")
         .join(_merged_metadata(ordered), on="assessment_id", how="left")
         .with_columns(
-            pl.coalesce("u_value", "assessment_value").alias("assessment_value"),
+            pl.when(pl.col("u_outcome").fill_null(False)).then("u_value").otherwise("assessment_value").alias("assessment_value"),
+            pl.when(pl.col("u_outcome").fill_null(False)).then("u_error").otherwise("error").alias("error"),
             pl.coalesce("u_rationale", "rationale").alias("rationale"),
             pl.coalesce("u_name", "assessment_name").alias("assessment_name"),
             pl.coalesce("u_schema_version", "schema_version").alias("schema_version"),
@@ -201,7 +208,7 @@ def refold(lake: Lake, assessment_ids: pl.Series) -> tuple[Any, int]:
     ids = assessment_ids.implode()
     events = read_table(lake, HISTORY, HISTORY_SCHEMA, pl.col("assessment_id").is_in(ids))
     folded = fold(events.select(HISTORY_SCHEMA.keys()))
-    scan = lake.scan(ASSESSMENTS)
+    scan = scan_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     if scan is None:
         current, overridden_elsewhere = pl.DataFrame(schema=ASSESSMENT_SCHEMA), None
     else:
@@ -248,7 +255,7 @@ def assessments_touched(lake: Lake, scope: Scope | None) -> pl.DataFrame:
     if scope is None:
         return read_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     submitted = lake.scan(SUBMISSIONS)
-    current = lake.scan(ASSESSMENTS)
+    current = scan_table(lake, ASSESSMENTS, ASSESSMENT_SCHEMA)
     if submitted is None or current is None:
         return pl.DataFrame(schema=ASSESSMENT_SCHEMA)
     ids = submitted.filter(scope.filter()).select("submission_id").collect()["submission_id"]

@@ -37,6 +37,27 @@ class AssessmentSource:
         return {"source_type": self.source_type, "source_id": self.source_id}
 
 
+@dataclass(frozen=True)
+class AssessmentError:
+    """Why a judge could not give a value (MLflow `AssessmentError`): a feedback carrying one may have no value."""
+
+    error_code: str
+    error_message: str | None = None
+    stack_trace: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.error_code, str) or not self.error_code.strip():
+            raise ValueError(f"error_code is {self.error_code!r}: expected a non-empty string such as 'RATE_LIMIT_EXCEEDED'")
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("error_code", self.error_code), ("error_message", self.error_message),
+                                  ("stack_trace", self.stack_trace)) if v is not None}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> AssessmentError:
+        return cls(body.get("error_code"), body.get("error_message"), body.get("stack_trace"))
+
+
 @dataclass(kw_only=True)
 class Assessment:
     """A judgement on a trace (or one of its spans); `valid` is False once overridden or superseded."""
@@ -87,11 +108,20 @@ class Feedback(Assessment):
 
     name: str = "feedback"
     kind: str = "feedback"
+    error: AssessmentError | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.error, dict):
+            self.error = AssessmentError.from_dict(self.error)
         if self.source is None:
             self.source = AssessmentSource("CODE")
         super().__post_init__()
+
+    def to_dictionary(self) -> dict[str, Any]:
+        body = super().to_dictionary()
+        if self.error is not None:
+            body["feedback"]["error"] = self.error.to_dict()
+        return body
 
 
 @dataclass(kw_only=True)

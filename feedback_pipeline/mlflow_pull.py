@@ -59,7 +59,7 @@ PULLED_ASSESSMENTS_SCHEMA = pl.Schema(
         "pulled_at": UTC_TIME,
     }
 )
-_CONTENT = ("name", "kind", "value", "rationale", "metadata", "overrides", "span_id")
+_CONTENT = ("name", "kind", "value", "error", "rationale", "metadata", "overrides", "span_id")
 
 
 @dataclass
@@ -234,6 +234,7 @@ def _update_line(row: dict, at: str) -> str:
             "name": row["name"],
             "kind": row["kind"],
             "value": json.loads(row["value"]) if row["value"] is not None else None,
+            "error": json.loads(row["error"]) if row["error"] is not None else None,
             "rationale": row["rationale"],
             "metadata": json.loads(row["metadata"] or "{}"),
             "created_at": at,

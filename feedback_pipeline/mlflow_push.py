@@ -162,7 +162,7 @@ def _mlflow_ids(lake: Lake) -> dict[str, str]:
 
 def _assessment(mlflow: Any, row: dict, overrides: str | None) -> Any:
     """The MLflow Feedback or Expectation for one of our assessment rows."""
-    from mlflow.entities import AssessmentSource, Expectation, Feedback
+    from mlflow.entities import AssessmentError, AssessmentSource, Expectation, Feedback
 
     metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(row["metadata"] or "{}").items()}
     metadata[PUSHED_ASSESSMENT_KEY] = row["assessment_id"]
@@ -174,7 +174,9 @@ def _assessment(mlflow: Any, row: dict, overrides: str | None) -> Any:
               "span_id": row["span_id"], "trace_id": row["trace_id"]}
     if row["kind"] == "expectation":
         return Expectation(**common)
-    return Feedback(**common, rationale=row["rationale"], overrides=overrides)
+    error = json.loads(row["error"]) if row.get("error") else None
+    return Feedback(**common, rationale=row["rationale"], overrides=overrides,
+                    error=AssessmentError(**error) if error else None)
 
 
 def _link(row: dict, mlflow_assessment_id: str) -> dict:

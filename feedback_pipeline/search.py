@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from feedback_pipeline.landing import LandingZone
 
 SEARCH_COLUMNS = [
-    "trace_id", "session", "assessment_id", "assessment_name", "kind", "assessment_value", "rationale", "source_type",
+    "trace_id", "session", "assessment_id", "assessment_name", "kind", "assessment_value", "error", "rationale", "source_type",
     "assessor_id", "timestamp", "valid", "span_id", "metadata", "overrides", "schema_version", "created_at",
     "updated_at", "submission_id", "pending",
 ]

@@ -66,7 +66,9 @@ FIELDS: tuple[Field, ...] = (
     Field("session", _ID, "optional: a labeling session name (or id)", max_chars=MAX_ID_CHARS),
     Field("name", "string", "what is assessed (a label schema name for session answers)", max_chars=MAX_NAME_CHARS),
     Field("kind", "string", " \\| ".join(KINDS) + " (default feedback)"),
-    Field("value", "any JSON", "the answer; null only for a skip", max_bytes=MAX_VALUE_BYTES),
+    Field("value", "any JSON", "the answer; null only for a skip, or a feedback with an error", max_bytes=MAX_VALUE_BYTES),
+    Field("error", "object", "feedback only: why no value could be given (MLflow's `AssessmentError`: "
+          "`error_code`, optional `error_message`, `stack_trace`)", max_bytes=MAX_VALUE_BYTES),
     Field("rationale", "string", "optional free text (`comment` is read as rationale)", max_chars=MAX_RATIONALE_CHARS),
     Field("source_type", "string", " \\| ".join(SOURCE_TYPES) + " (AI_JUDGE reads as LLM_JUDGE); default CODE for "
           "feedback, HUMAN otherwise", parsed_as="source.source_type"),

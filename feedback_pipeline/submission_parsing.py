@@ -27,6 +27,9 @@ select landing_key, line_number,
   json_extract_string(line, '$.name') as name,
   lower(json_extract_string(line, '$.kind')) as kind,
   nullif(json_extract(line, '$.value')::varchar, 'null') as value,
+  nullif(json_extract(line, '$.error')::varchar, 'null') as error,
+  json_type(line, '$.error') as error_type,
+  json_extract_string(line, '$.error.error_code') as error_code,
   coalesce(json_extract_string(line, '$.rationale'), json_extract_string(line, '$.comment')) as rationale,
   upper(json_extract_string(line, '$.source.source_type')) as source_type,
   json_extract_string(line, '$.source.source_id') as source_id,
@@ -75,6 +78,12 @@ def parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format("created_at {} is not an ISO-8601 time or epoch milliseconds", pl.col("created_at_text")))
         .when(pl.col("metadata").is_not_null() & (pl.col("metadata_type") != "OBJECT"))
         .then(pl.format("metadata {} is not a JSON object", pl.col("metadata").str.slice(0, 80)))
+        .when(pl.col("error").is_not_null() & (pl.col("error_type") != "OBJECT"))
+        .then(pl.format("error {} is not a JSON object: expected {{error_code, error_message, stack_trace}}",
+                        pl.col("error").str.slice(0, 80)))
+        .when(pl.col("error").is_not_null() & (pl.col("error_code").fill_null("").str.strip_chars() == ""))
+        .then(pl.format("error.error_code is missing in {}: an error needs a code such as 'RATE_LIMIT_EXCEEDED'",
+                        pl.col("error").str.slice(0, 80)))
     )
     synthetic_id = pl.format("line:{}#{}", "landing_key", "line_number")
     kind = pl.col("kind").fill_null("feedback")  # only for the source default; updates inherit their kind

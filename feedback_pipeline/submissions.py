@@ -18,6 +18,7 @@ import polars as pl
 
 from feedback_pipeline.entities import (
     Assessment,
+    AssessmentError,
     AssessmentSource,
     Expectation,
     Feedback,
@@ -64,6 +65,7 @@ def submission(
     name: str | None = None,
     kind: str = "feedback",
     value: Any = None,
+    error: AssessmentError | dict[str, Any] | None = None,
     rationale: str | None = None,
     source: AssessmentSource | dict[str, str] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -77,6 +79,10 @@ def submission(
         raise ValueError(f"action {action!r}: expected one of {', '.join(ACTIONS)}")
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if error is not None and kind != "feedback":
+        raise ValueError(f"error {error!r} on a {kind}: only a feedback carries an error")
+    if isinstance(error, dict):
+        error = AssessmentError.from_dict(error)
     if isinstance(source, dict):
         source = AssessmentSource(source.get("source_type", "HUMAN"), source.get("source_id", "default"))
     return {
@@ -90,6 +96,7 @@ def submission(
         "name": name,
         "kind": kind,
         "value": _json_value("value", value),
+        "error": error.to_dict() if error else None,
         "rationale": rationale,
         "source": source.to_dict() if source else None,
         "metadata": _json_value("metadata", dict(metadata or {})),
@@ -132,7 +139,7 @@ def _checked(record: dict[str, Any], home: FeedbackHome | None, *, free_form: bo
     check_assessment(
         _home(home), kind=record["kind"], name=record["name"], value=record["value"], trace_id=record["trace_id"],
         client_request_id=record["client_request_id"], session=record["session"],
-        assessor=(record["source"] or {}).get("source_id"), free_form=free_form,
+        assessor=(record["source"] or {}).get("source_id"), free_form=free_form, error=record.get("error") is not None,
     )
     return record
 
@@ -140,7 +147,9 @@ def _checked(record: dict[str, Any], home: FeedbackHome | None, *, free_form: bo
 def _entity(record: dict[str, Any], source: AssessmentSource) -> Assessment:
     created_ms = int(datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp() * 1000)
     cls = Expectation if record["kind"] == "expectation" else Feedback
+    outcome = {"error": AssessmentError.from_dict(record["error"])} if record.get("error") else {}
     return cls(
+        **outcome,
         name=record["name"],
         value=record["value"],
         trace_id=record["trace_id"],
@@ -162,6 +171,7 @@ def log_feedback(
     name: str = "feedback",
     value: Any = None,
     source: AssessmentSource | None = None,
+    error: AssessmentError | None = None,
     rationale: str | None = None,
     metadata: dict[str, Any] | None = None,
     span_id: str | None = None,
@@ -172,16 +182,20 @@ def log_feedback(
 ) -> Feedback:
     """Record feedback on a trace (MLflow `log_feedback`); returns it at once, validated again by the pipeline.
 
+    A judge that could not decide gives an `error` (MLflow's `AssessmentError`) and may give no value.
+
     Raises `InvalidAssessment` (a ValueError) for what can be told now: an unknown label schema
     (`free_form=True` allows a name without one, as MLflow does), a value that does not fit it, an
     unknown trace or session, an assessor the session does not assign.
     """
     if trace_id is None and client_request_id is None:
         raise ValueError("trace_id is None: give the trace's id (tr-…) or its client_request_id")
+    if value is None and error is None:
+        raise ValueError(f"value is None for feedback {name!r}: give a value, or an error (AssessmentError) saying why not")
     source = source or AssessmentSource("CODE")
     record = submission(
         trace_id=trace_id, client_request_id=client_request_id, span_id=span_id, session=session, name=name,
-        kind="feedback", value=value, rationale=rationale, source=source, metadata=metadata,
+        kind="feedback", value=value, error=error, rationale=rationale, source=source, metadata=metadata,
     )
     _write(_checked(record, home, free_form=free_form), home)
     return _entity(record, source)  # type: ignore[return-value]
@@ -265,8 +279,8 @@ def update_assessment(
         raise ValueError(f"assessment_id {assessment_id!r} is an {old['kind']}: it cannot become an {assessment.kind}")
     record = submission(
         action="update", assessment_id=assessment_id, trace_id=trace_id, name=assessment.name,
-        kind=assessment.kind, value=assessment.value, rationale=assessment.rationale,
-        metadata=assessment.metadata, session=old["session"],
+        kind=assessment.kind, value=assessment.value, error=getattr(assessment, "error", None),
+        rationale=assessment.rationale, metadata=assessment.metadata, session=old["session"],
     )
     name = assessment.name or old["assessment_name"]
     as_checked = {**record, "name": name, "source": {"source_id": old["assessor_id"]}}
@@ -274,10 +288,14 @@ def update_assessment(
     _write(record, home)
     merged = {**json.loads(old["metadata"] or "{}"), **(assessment.metadata or {})}
     cls = Expectation if old["kind"] == "expectation" else Feedback
+    new_outcome = assessment.value is not None or getattr(assessment, "error", None) is not None
+    outcome = {"error": getattr(assessment, "error", None)} if new_outcome else (
+        {"error": AssessmentError.from_dict(json.loads(old["error"]))} if old.get("error") else {})
     now_ms = int(datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp() * 1000)
     return cls(
+        **(outcome if cls is Feedback else {}),
         name=assessment.name or old["assessment_name"],
-        value=assessment.value if assessment.value is not None else json.loads(old["assessment_value"] or "null"),
+        value=assessment.value if new_outcome else json.loads(old["assessment_value"] or "null"),
         trace_id=trace_id,
         source=AssessmentSource(old["source_type"], old["assessor_id"]),
         rationale=assessment.rationale if assessment.rationale is not None else old["rationale"],

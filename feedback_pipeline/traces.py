@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from feedback_pipeline.json_values import duckdb_connection
 from feedback_pipeline.submission_contract import RECORD_SCHEMA
 from feedback_pipeline.utc import UTC_TIME
 
@@ -76,24 +77,10 @@ REJECTIONS_SCHEMA = pl.Schema(
 
 SUBMISSIONS_SCHEMA = pl.Schema({**RECORD_SCHEMA, "submission": pl.String})
 
-# Span attributes MLflow writes (each value a JSON-encoded string). Inputs, outputs, type and the
-# trace id become span fields; the others are shown under `attributes` in the display spans.
-_INPUTS, _OUTPUTS, _SPAN_TYPE, _REQUEST_ID = (
-    "mlflow.spanInputs",
-    "mlflow.spanOutputs",
-    "mlflow.spanType",
-    "mlflow.traceRequestId",
-)
-_DISPLAY_ATTRIBUTES = (
-    "mlflow.spanFunctionName",
-    "mlflow.chat.tokenUsage",
-    "mlflow.chat.tools",
-    "mlflow.message.format",
-    "mlflow.llm.model",
-    "mlflow.llm.cost",
-    "mlflow.spanLogLevel",
-    "mlflow.experimentId",
-)
+# Span attributes MLflow writes (each value a JSON-encoded string). Inputs, outputs and type become
+# span fields; every other attribute (MLflow's and the app's own) is kept under `attributes` in the
+# display spans, read in bulk by DuckDB (`_SPAN_DETAILS_SQL`) with events and the status message.
+_INPUTS, _OUTPUTS, _SPAN_TYPE = "mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.spanType"
 # The metadata key our push writes on the assessments it logs in MLflow (our assessment_id): an
 # import recognises them as ours and does not double them.
 PUSHED_ASSESSMENT_KEY = "feedback_pipeline.assessment_id"
@@ -119,9 +106,7 @@ _SPAN = pl.Struct(
         "status": pl.Struct({"code": pl.String, "message": pl.String}),
         "status_code": pl.String,
         "status_message": pl.String,
-        "attributes": pl.Struct(
-            {k: pl.String for k in (_INPUTS, _OUTPUTS, _SPAN_TYPE, _REQUEST_ID, *_DISPLAY_ATTRIBUTES)}
-        ),
+        "attributes": pl.Struct({k: pl.String for k in (_INPUTS, _OUTPUTS, _SPAN_TYPE)}),
     }
 )
 _METADATA = pl.Struct({k: pl.String for k in _METADATA_KEYS})
@@ -611,6 +596,7 @@ def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
     attrs = s.struct.field("attributes")
     parent = pl.coalesce(s.struct.field("parent_span_id"), s.struct.field("parent_id"))
     status = pl.coalesce(s.struct.field("status").struct.field("code"), s.struct.field("status_code"))
+    status_message = pl.coalesce(s.struct.field("status").struct.field("message"), s.struct.field("status_message"))
     return spans.select(
         "_row",
         "_pos",
@@ -627,19 +613,60 @@ def _span_rows(good: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Int64, strict=False)
         .alias("end_time_ns"),
         status.str.replace(r"^(STATUS_CODE_|StatusCode\.)", "").alias("status"),
+        pl.when(status_message != "").then(status_message).alias("status_message"),
         attrs.struct.field(_INPUTS).alias("inputs"),
         attrs.struct.field(_OUTPUTS).alias("outputs"),
-        *[attrs.struct.field(k).alias(k) for k in _DISPLAY_ATTRIBUTES],
     )
 
 
-def _display_spans(spans: pl.DataFrame) -> pl.DataFrame:
-    """Per trace row, the JSON list of normalised spans."""
-    attributes = pl.concat_str(
-        [pl.lit(json.dumps(k) + ":") + _embedded_json(pl.col(k)) for k in _DISPLAY_ATTRIBUTES],
-        separator=",",
-        ignore_nulls=True,
-    )
+_SPAN_DETAILS_SQL = """
+with spans as (
+  select _row, unnest(s) as span, unnest(range(len(s))) as n
+  from (select _row, json_extract(raw, '$.data.spans[*]') as s from lines)
+), objects as (
+  select _row, (row_number() over (partition by _row order by n) - 1)::bigint as _pos,
+         json_extract(span, '$.attributes') as a, json_extract(span, '$.events[*]') as e
+  from spans where json_type(span) = 'OBJECT'
+)
+select _row, _pos,
+  '{' || coalesce(array_to_string(list_filter(list_transform(json_keys(a), lambda k, i:
+      case when k in ('mlflow.spanInputs', 'mlflow.spanOutputs') then null
+           else to_json(k) || ':' || embedded((json_extract(a, '$.*'))[i]) end), lambda p: p is not null), ','), '')
+      || '}' as attributes,
+  coalesce(to_json(list_transform(e, lambda v: {
+      'name': json_extract_string(v, '$.name'),
+      'timestamp_ns': try_cast(coalesce(json_extract_string(v, '$.time_unix_nano'),
+                                        json_extract_string(v, '$.timestamp')) as bigint),
+      'attributes': coalesce(json_extract(v, '$.attributes'), '{}'::json)}))::varchar, '[]') as events
+from objects
+"""
+# An attribute value as JSON: MLflow's JSON-encoded text decoded when it is one JSON value, else as given.
+_EMBEDDED_MACRO = """
+create or replace macro embedded(v) as case
+  when json_type(v) = 'VARCHAR'
+       and regexp_matches(json_extract_string(v, '$'), '^(\\{.*\\}|\\[.*\\]|".*"|-?\\d[\\d.eE+-]*|true|false|null)$', 's')
+       and json_valid(json_extract_string(v, '$'))
+  then json_extract_string(v, '$') else v::varchar end
+"""
+
+
+def _span_details(good: pl.DataFrame) -> pl.DataFrame:
+    """Per span (_row, _pos): every attribute but inputs and outputs as a JSON object text, and its
+    events as a JSON list of {name, timestamp_ns, attributes}. DuckDB reads the open maps, which
+    the typed decode cannot, in bulk."""
+    schema = {"_row": pl.UInt32, "_pos": pl.Int64, "attributes": pl.String, "events": pl.String}
+    if good.is_empty():
+        return pl.DataFrame(schema=schema)
+    connection = duckdb_connection()
+    connection.execute(_EMBEDDED_MACRO)
+    connection.register("lines", good.select("_row", pl.col("_raw_text").alias("raw")).to_arrow())
+    details = connection.sql(_SPAN_DETAILS_SQL).pl()
+    connection.close()
+    return details.cast(schema)
+
+
+def _display_spans(spans: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
+    """Per trace row, the JSON list of normalised spans, with their attributes and events."""
     span_json = _json_object(
         {
             "span_id": pl.col("span_id"),
@@ -649,14 +676,17 @@ def _display_spans(spans: pl.DataFrame) -> pl.DataFrame:
             "start_time_ns": pl.col("start_time_ns"),
             "end_time_ns": pl.col("end_time_ns"),
             "status": pl.col("status"),
+            "status_message": pl.col("status_message"),
             "inputs": _embedded_json(pl.col("inputs")),
             "outputs": _embedded_json(pl.col("outputs")),
-            "attributes": pl.lit("{") + attributes.fill_null("") + pl.lit("}"),
+            "attributes": pl.col("attributes").fill_null("{}"),
+            "events": pl.col("events").fill_null("[]"),
         },
-        embedded=frozenset({"inputs", "outputs", "attributes"}),
+        embedded=frozenset({"inputs", "outputs", "attributes", "events"}),
     )
     return (
-        spans.sort("_row", "_pos")
+        spans.join(details, on=["_row", "_pos"], how="left")
+        .sort("_row", "_pos")
         .group_by("_row", maintain_order=True)
         .agg(
             (pl.lit("[") + span_json.str.join(",") + pl.lit("]")).alias("spans"),
@@ -910,7 +940,7 @@ def _trace_rows(good: pl.DataFrame, now: datetime) -> pl.DataFrame:
     )
     rows = (
         base.join(_root_io(spans), on="_row", how="left", maintain_order="left")
-        .join(_display_spans(spans), on="_row", how="left", maintain_order="left")
+        .join(_display_spans(spans, _span_details(good)), on="_row", how="left", maintain_order="left")
         .with_columns(
             pl.coalesce("_root_inputs", "_request").alias("request"),
             pl.coalesce("_root_outputs", "_response").alias("response"),
@@ -1042,6 +1072,9 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
             .then(_scalar_or_json(expectation, "value"))
             .otherwise(_scalar_or_json(feedback, "value"))
             .alias("value"),
+            pl.when(feedback.str.json_path_match("$.error").str.starts_with("{"))
+            .then(feedback.str.json_path_match("$.error"))
+            .alias("error"),
             r.struct.field("rationale").alias("rationale"),
             pl.struct(
                 r.struct.field("source")
@@ -1060,7 +1093,7 @@ def _submissions(good: pl.DataFrame) -> pl.DataFrame:
     )
     record = _json_object(
         {name: pl.col(name) for name in SUBMISSIONS_SCHEMA.names() if name != "submission"},
-        embedded=frozenset({"value", "metadata"}),
+        embedded=frozenset({"value", "error", "metadata"}),
     )
     return (
         frame.with_columns(record.alias("submission"))

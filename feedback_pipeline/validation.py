@@ -206,6 +206,7 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
     is_create, is_update, is_delete = action == "create", action == "update", action == "delete"
     is_skip = kind == "skip"
     is_answer = (is_create & ~is_skip) | (is_update & ~is_skip)
+    has_error = pl.col("error").is_not_null()
     has_target = pl.col("t_kind").is_not_null()
     needs_target = is_update | is_delete | (is_create & pl.col("overrides").is_not_null())
     session_found = pl.col("labeling_session_id").is_not_null()
@@ -243,8 +244,11 @@ def _with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
                 pl.format("assessment_id {} is already used by an earlier submission", pl.col("assessment_id"))),
         _reason(is_skip & pl.col("value").is_not_null(),
                 pl.format("a skip carries no value (got {})", shown_column("value"))),
-        _reason(is_create & ~is_skip & pl.col("value").is_null(),
-                pl.lit("value is missing: a feedback or expectation needs a value")),
+        _reason(is_create & ~is_skip & pl.col("value").is_null() & ~((kind == "feedback") & has_error),
+                pl.lit("value is missing: a feedback or expectation needs a value (a feedback may give an error instead)")),
+        _reason(has_error & (pl.coalesce(kind, pl.col("t_kind")) != "feedback"),
+                pl.format("error is given but the kind is '{}': only a feedback carries an error",
+                          pl.coalesce(kind, pl.col("t_kind")))),
         _reason(session.is_not_null() & ~session_found & ~is_delete,
                 pl.format("session '{}' does not exist (or was deleted)", session)),
         _reason(session_found & is_answer & name.is_not_null() & ~pl.col("label_schemas").list.contains(name),

@@ -46,6 +46,7 @@ def expectation(
         "assessment_name": name,
         "kind": kind,
         "assessment_value": json.dumps(value),
+        "error": None,
         "rationale": None,
         "source_type": source_type,
         "assessor_id": "alice@example.com",

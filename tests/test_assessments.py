@@ -16,7 +16,7 @@ from feedback_pipeline import submission_runs as runs
 from feedback_pipeline import submission_watermarks as watermarks
 from feedback_pipeline.search import search_assessments
 from feedback_pipeline.submission_collection import collect_submissions
-from feedback_pipeline.entities import AssessmentSource, Feedback
+from feedback_pipeline.entities import AssessmentError, AssessmentSource, Feedback
 from feedback_pipeline.submissions import (
     delete_assessment,
     land_lines,
@@ -114,6 +114,10 @@ def test_valid_submissions_become_assessments_with_schema_version(world):
         ({"name": "summary_quality", "value": "Yes", "rationale": "r" * 10_001}, "rationale is 10001 characters long"),
         ({"name": "n" * 251, "value": "Yes"}, "name is 251 characters long: at most 250"),
         ({"kind": "skip", "value": "Yes"}, "a skip carries no value"),
+        ({"name": "expected_summary", "kind": "expectation", "value": "x", "error": {"error_code": "TIMEOUT"}},
+         "error is given but the kind is 'expectation': only a feedback carries an error"),
+        ({"name": "relevance", "value": None, "error": "boom"}, 'error "boom" is not a JSON object'),
+        ({"name": "relevance", "value": None, "error": {"error_message": "no code"}}, "error.error_code is missing"),
         ({"kind": "opinion", "name": "x", "value": 1}, "kind 'opinion' is not one of: feedback, expectation, skip"),
         ({"action": "upsert", "name": "x", "value": 1}, "action 'upsert' is not one of: create, update, delete"),
     ],
@@ -129,6 +133,32 @@ def test_each_invalid_submission_is_rejected_with_a_readable_reason(world, field
     assert expected in reason
     kept = current(world)
     assert kept["submission_id"].to_list() == [good["submission_id"]]
+
+
+def test_a_feedback_with_an_error_needs_no_value_and_a_later_value_replaces_the_error(world):
+    t = world.trace_ids
+    timeout = AssessmentError("TIMEOUT", "judge took over 30 s", "Traceback ...")
+    failed = log_feedback(trace_id=t[0], name="relevance", error=timeout, source=AssessmentSource("LLM_JUDGE", "judge-v1"))
+    [report] = process(world)
+    assert (report["accepted"], report["rejected"]) == (1, 0)
+    row = current(world).row(0, named=True)
+    assert row["assessment_value"] is None and json.loads(row["error"]) == timeout.to_dict()
+    update_assessment(trace_id=t[0], assessment_id=failed.assessment_id, assessment=Feedback(name="relevance", value=0.7))
+    process(world)
+    row = current(world).row(0, named=True)
+    assert (json.loads(row["assessment_value"]), row["error"]) == (0.7, None)
+
+
+def test_tables_written_before_the_error_column_read_and_grow_it(world):
+    log_feedback(trace_id=world.trace_ids[0], name="relevance", value=0.5)
+    process(world)
+    world.lake.overwrite(tables.ASSESSMENTS, world.lake.read(tables.ASSESSMENTS).drop("error"))
+    assert "error" not in world.lake.scan(tables.ASSESSMENTS).collect_schema()
+    assert current(world)["error"].to_list() == [None]
+    log_feedback(trace_id=world.trace_ids[1], name="relevance", error=AssessmentError("TIMEOUT"))
+    process(world)
+    assert "error" in world.lake.scan(tables.ASSESSMENTS).collect_schema()
+    assert set(current(world)["error"].to_list()) == {'{"error_code":"TIMEOUT"}', None}
 
 
 def test_lines_that_are_not_submissions_are_rejected_and_nothing_else_is_lost(world):

@@ -109,6 +109,47 @@ def test_pull_brings_traces_and_assessments_field_by_field(home, cli, experiment
     assert "0 new or changed landed" in done and "0 new, 0 updated, 0 deleted" in done
 
 
+def test_pull_keeps_span_events_status_messages_and_every_attribute(home, cli, experiment):
+    @mlflow.trace(span_type="TOOL")
+    def flaky_lookup(order_id: str) -> dict:
+        mlflow.get_current_active_span().set_attributes({"custom.retries": 2, "custom.region": "eu-north"})
+        raise TimeoutError(f"order service timed out for {order_id}")
+
+    @mlflow.trace
+    def answer(question: str) -> str:
+        span = mlflow.get_current_active_span()
+        span.add_event(mlflow.entities.SpanEvent("cache_miss", attributes={"key": question, "size": 3}))
+        try:
+            flaky_lookup("o-9")
+        except TimeoutError:
+            return "Sorry, try again later."
+
+    answer("Where is o-9?")
+    trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    failed = next(s for s in trace.data.spans if s.name == "flaky_lookup")
+    assert failed.status.status_code == "ERROR"
+
+    _sync(cli, "pull", "run")
+
+    row = home.lake().read("traces").filter(pl.col("trace_id") == trace.info.trace_id).row(0, named=True)
+    spans = {s["span_id"]: s for s in json.loads(row["spans"])}
+    ours_root, ours_failed = spans[root.span_id], spans[failed.span_id]
+    assert ours_root["events"] == [{"name": "cache_miss", "timestamp_ns": root.events[0].timestamp,
+                                    "attributes": {"key": "Where is o-9?", "size": 3}}]
+    assert (ours_failed["status"], ours_failed["status_message"]) == ("ERROR", failed.status.description)
+    assert "timed out for o-9" in ours_failed["status_message"]
+    [exception] = ours_failed["events"]
+    assert exception["name"] == "exception"
+    assert exception["attributes"]["exception.type"] == "TimeoutError"
+    assert "Traceback" in exception["attributes"]["exception.stacktrace"]
+    assert ours_failed["attributes"]["custom.retries"] == 2
+    assert ours_failed["attributes"]["custom.region"] == "eu-north"
+    assert {k for k in failed.attributes if k not in ("mlflow.spanInputs", "mlflow.spanOutputs")} <= set(ours_failed["attributes"])
+    assert ours_failed["inputs"] == {"order_id": "o-9"}
+    assert ours_root["status_message"] is None and ours_root["status"] == "OK"
+
+
 def test_label_in_ours_push_and_read_back(home, cli, experiment):
     run = docs_app()
     trace_ids = [run("Do you ship to Norway?"), run("What is the warranty?")]
@@ -120,8 +161,8 @@ def test_label_in_ours_push_and_read_back(home, cli, experiment):
     mine = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="helpful", value="yes", rationale="clear",
                                           source=expert, metadata={"note": "checked"}, free_form=True)
     spanned = mlflow.get_trace(trace_ids[1]).data.spans[1]
-    on_span = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="doc_ok", value=True, source=expert, free_form=True,
-                                             span_id=spanned.span_id)
+    on_span = feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="doc_ok", value=True, source=expert,
+                                             span_id=spanned.span_id, free_form=True)
     truth = feedback_pipeline.log_expectation(trace_id=trace_ids[1], name="expected_response", value="2 years",
                                               source=expert)
     corrected = feedback_pipeline.override_feedback(trace_id=trace_ids[0], assessment_id=judge.assessment_id,
@@ -157,6 +198,53 @@ def test_label_in_ours_push_and_read_back(home, cli, experiment):
     after = _ours(home)
     assert after.drop("updated_at").equals(before.drop("updated_at"))
     assert after.height == before.height
+
+
+def test_feedback_with_an_error_is_kept_in_and_out(home, cli, experiment, tmp_path):
+    from mlflow.entities import AssessmentError as MlflowAssessmentError
+
+    run = docs_app()
+    trace_ids = [run("Is the coat waterproof?"), run("Can I change my address?")]
+    judge = mlflow.entities.AssessmentSource("LLM_JUDGE", "gpt-4o")
+    failed = mlflow.log_feedback(trace_id=trace_ids[0], name="groundedness", source=judge,
+                                 error=MlflowAssessmentError("RATE_LIMIT_EXCEEDED", "429 from the judge", "Traceback ..."))
+    export = tmp_path / "trace.json"
+    export.write_text(mlflow.get_trace(trace_ids[0]).to_json())
+    cli("traces", "import", str(export))
+    _sync(cli, "run", "pull", "run")
+
+    ours = _ours(home).filter(pl.col("assessment_id") == failed.assessment_id).row(0, named=True)
+    assert ours["assessment_value"] is None and ours["valid"]
+    assert json.loads(ours["error"]) == {"error_code": "RATE_LIMIT_EXCEEDED", "error_message": "429 from the judge",
+                                         "stack_trace": "Traceback ..."}
+    assert _ours(home).height == 1
+    found = feedback_pipeline.search_assessments(trace_ids=[trace_ids[0]])
+    assert json.loads(found["error"].item())["error_code"] == "RATE_LIMIT_EXCEEDED"
+
+    mine = feedback_pipeline.log_feedback(
+        trace_id=trace_ids[1], name="groundedness", source=AssessmentSource("CODE", "our-judge"),
+        error=feedback_pipeline.AssessmentError("TIMEOUT", "judge took over 30 s"), free_form=True)
+    assert mine.value is None and mine.error.error_code == "TIMEOUT"
+    assert mine.to_dictionary()["feedback"] == {"value": None, "error": {"error_code": "TIMEOUT",
+                                                                           "error_message": "judge took over 30 s"}}
+    with pytest.raises(ValueError, match="give a value, or an error"):
+        feedback_pipeline.log_feedback(trace_id=trace_ids[1], name="groundedness", free_form=True)
+    _sync(cli, "run", "push")
+    link = home.lake().read("mlflow_assessment_links").filter(pl.col("assessment_id") == mine.assessment_id)
+    pushed = mlflow.get_assessment(trace_ids[1], link["mlflow_assessment_id"].item())
+    assert pushed.feedback.value is None
+    assert (pushed.feedback.error.error_code, pushed.feedback.error.error_message) == ("TIMEOUT", "judge took over 30 s")
+
+    mlflow.update_assessment(trace_id=trace_ids[0], assessment_id=failed.assessment_id,
+                             assessment=mlflow.entities.Feedback(name="groundedness", value=0.8))
+    _sync(cli, "pull", "run")
+    retried = _ours(home).filter(pl.col("assessment_id") == failed.assessment_id).row(0, named=True)
+    assert (json.loads(retried["assessment_value"]), retried["error"]) == (0.8, None)
+    before = _ours(home)
+    done = cli("mlflow", "push").stdout.decode()
+    assert "0 logged (0 as overrides), 0 updated, 0 deleted" in done
+    _sync(cli, "pull", "run")
+    assert _ours(home).drop("updated_at").equals(before.drop("updated_at"))
 
 
 def test_label_schemas_from_mlflow_become_ours(home, cli, experiment):
@@ -272,9 +360,8 @@ def test_sensor_pulls_and_the_asset_pushes(home, cli, experiment):
         again = mlflow_sensors.mlflow_traces_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert "0 landed" in again.skip_message
         cli("run")
-        mine = feedback_pipeline.log_feedback(trace_id=trace_ids[2], name="helpful", value=True,
-                                              source=AssessmentSource(source_type="HUMAN", source_id="eve@example.com"),
-                                              free_form=True)
+        mine = feedback_pipeline.log_feedback(trace_id=trace_ids[2], name="helpful", value=True, free_form=True,
+                                              source=AssessmentSource(source_type="HUMAN", source_id="eve@example.com"))
         cli("run")
         result = dg.materialize([mlflow_assessments], resources=resources, instance=instance)
     metadata = result.asset_materializations_for_node("mlflow_assessments")[0].metadata

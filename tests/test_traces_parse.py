@@ -119,9 +119,11 @@ def test_fixture_typed_columns(fixture_parse):
         "start_time_ns",
         "end_time_ns",
         "status",
+        "status_message",
         "inputs",
         "outputs",
         "attributes",
+        "events",
     }
     assert spans[0]["parent_id"] is None and spans[1]["parent_id"] == spans[0]["span_id"]
     assert spans[2]["span_type"] == "RETRIEVER" and spans[2]["status"] == "OK"
