@@ -449,6 +449,7 @@ def test_embedded_assessments_become_submissions(fixture_parse):
             "name",
             "kind",
             "value",
+            "error",
             "rationale",
             "source",
             "metadata",
@@ -463,6 +464,7 @@ def test_embedded_assessments_become_submissions(fixture_parse):
         assert submission["trace_id"] == original["trace_id"]
         assert submission["created_at"] == original["create_time"]
         assert submission["rationale"] == original.get("rationale")
+        assert submission["error"] == original.get("feedback", {}).get("error")
         assert submission["action"] == "create"
 
 
