@@ -105,6 +105,20 @@ def single_run(landed, tmp_path_factory) -> dict[str, object]:
     return tables(root)
 
 
+def existing_homes(tmp_path: Path) -> tuple[Path, Path]:
+    """Two homes with the same ingested traces and the same new definitions and submissions landed:
+    the first already ran them once (the reference), the second has them pending."""
+    template, single, other = (tmp_path / name / "feedback" for name in ("template", "single", "other"))
+    land_traces(template, tmp_path)
+    for root in (single, other):
+        shutil.copytree(template, root)
+        run_once(root)
+    land_definitions_and_submissions(FeedbackHome.from_env(environment(single)))
+    shutil.copytree(single / "landing", other / "landing", dirs_exist_ok=True)
+    run_once(single)
+    return single, other
+
+
 def test_two_runs_at_once_on_a_new_home_leave_the_tables_of_one_run(landed, single_run, tmp_path):
     root = tmp_path / "feedback"
     shutil.copytree(landed, root)
@@ -116,14 +130,7 @@ def test_two_runs_at_once_on_a_new_home_leave_the_tables_of_one_run(landed, sing
 
 
 def test_two_runs_at_once_on_existing_tables_leave_the_tables_of_one_run(tmp_path):
-    template, single, double = (tmp_path / name / "feedback" for name in ("template", "single", "double"))
-    land_traces(template, tmp_path)
-    for root in (single, double):
-        shutil.copytree(template, root)
-        run_once(root)
-    land_definitions_and_submissions(FeedbackHome.from_env(environment(single)))
-    shutil.copytree(single / "landing", double / "landing", dirs_exist_ok=True)
-    run_once(single)
+    single, double = existing_homes(tmp_path)
     first, second = start_run(double), start_run(double)
     finish(first), finish(second)
     assert tables(double) == tables(single)
@@ -252,14 +259,7 @@ def test_dagster_dev_beside_a_run_on_a_new_home_leaves_the_tables_of_one_run(lan
 
 
 def test_dagster_dev_beside_a_run_on_existing_tables_leaves_the_tables_of_one_run(tmp_path):
-    template, single, shared = (tmp_path / name / "feedback" for name in ("template", "single", "shared"))
-    land_traces(template, tmp_path)
-    for root in (single, shared):
-        shutil.copytree(template, root)
-        run_once(root)
-    land_definitions_and_submissions(FeedbackHome.from_env(environment(single)))
-    shutil.copytree(single / "landing", shared / "landing", dirs_exist_ok=True)
-    run_once(single)
+    single, shared = existing_homes(tmp_path)
     log = tmp_path / "dagster-dev.log"
     dev = dagster_dev(shared, log)
     try:
