@@ -46,6 +46,19 @@ def test_next_shares_the_slots_out_across_processes_fewest_first(home):
     assert "Nothing left" in reviewers[8].get("/sessions/triage?status=all").text
 
 
+def test_nothing_left_is_said_only_after_reading_what_other_processes_landed(home):
+    first, second = create_app(home, ttl=3600), create_app(home, ttl=3600)
+    for app in (first, second):
+        app.state.review.data.reservations.refresh_seconds = app.state.review.data.pending.refresh_seconds = 3600
+    reviewers = [sign_in(home, f"r{i}@example.com", first) for i in range(8)]
+    sent = [next_item(client) for client in reviewers]
+    second.state.review.data.reservations.refresh(force=True)
+    second.state.review.data.pending.refresh(force=True)
+    assert post_item(reviewers[0], sent[0], {"action": "skip"}).headers["location"].endswith("?status=all")
+    late = sign_in(home, "late@example.com", second)
+    assert next_item(late) == sent[0], "the skip freed a slot: the second process's view, an hour old, is read again"
+
+
 def test_answers_through_another_process_fill_their_item_before_its_files_are_read(home):
     first, second = create_app(home, ttl=3600), create_app(home, ttl=3600)
     second.state.review.data.pending.refresh()

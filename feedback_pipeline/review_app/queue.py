@@ -181,16 +181,16 @@ class PendingSubmissions:
             self._logs[session] = [row for row in self._records.values() if row.session == session]
             self._generations[session] = self._generations.get(session, 0) + 1
 
-    def refresh(self, through: str | None = None) -> None:
+    def refresh(self, through: str | None = None, force: bool = False) -> None:
         """Read Review App submission files that landed since the last look.
 
         Throttled to one listing per `refresh_seconds`, unless `through` (a landing key this
-        reviewer wrote, possibly through another process) has not been read yet: then it waits
-        for the thread listing, and takes its result when it began after this call.
+        reviewer wrote, possibly through another process) has not been read yet, or `force`: then
+        it waits for the thread listing, and takes its result when it began after this call.
         """
         asked = time.monotonic()
         with self._lock:
-            behind = through is not None and through > self._cursor and through not in self._own_keys
+            behind = force or (through is not None and through > self._cursor and through not in self._own_keys)
             if not behind and asked - self._checked < self.refresh_seconds:
                 return
         if not self._refreshing.acquire(blocking=behind):
@@ -355,10 +355,11 @@ class ReviewData:
         Picks a candidate from what this process has read (at most a second old), lands the
         reservation, then reads every reservation landed since, and keeps the item only if its
         answers and the reservations seen fit its slots (`reservations`: why that is enough);
-        otherwise tries another candidate. Submissions need no fresh listing: an answer given
-        through "next" lands while its reviewer's reservation of the item is live, and before the
-        reviewer's next reservation, which announces it; whichever of the two is seen takes the
-        slot. `after`: the item just reviewed (the search goes on from there; `answered`: it was
+        otherwise tries another candidate. "Nothing left" is said only after a fresh read of both
+        (a slot another process freed within the last second is found). Submissions need no fresh
+        listing: an answer given through "next" lands while its reviewer's reservation of the item
+        is live, and before the reviewer's next reservation, which announces it; whichever of the
+        two is seen takes the slot. `after`: the item just reviewed (the search goes on from there; `answered`: it was
         answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
@@ -371,8 +372,17 @@ class ReviewData:
         lost: set[str] = set()
         self.reservations.refresh()
         answers = self.answers(session, through)
+        looked_again = False
         for _ in range(CLAIM_ATTEMPTS):
             candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
+            if candidate is None and not looked_again:
+                # "nothing left" may come from a view up to a second old (a reservation since
+                # released or moved on in another process): say it only after reading everything landed
+                looked_again = True
+                self.reservations.refresh(force=True)
+                self.pending.refresh(force=True)
+                answers = self.answers(session, through)
+                candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
             if candidate is None:
                 break
             trace_id = items.traces[items.positions[candidate]]
