@@ -34,9 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from feedback_pipeline.home import FeedbackHome  # noqa: E402
 from feedback_pipeline.review_app import CSRF_COOKIE, SESSION_COOKIE  # noqa: E402
-from feedback_pipeline.landing import LandingKey  # noqa: E402
 from feedback_pipeline.review_app.access import invite_reviewer  # noqa: E402
-from feedback_pipeline.review_app.reservations import RESERVATION_LABEL  # noqa: E402
+from feedback_pipeline.review_app.reservations import AREA as RESERVATIONS  # noqa: E402
 from tests.review_app_seed import seed  # noqa: E402
 
 SESSION = "triage"
@@ -192,7 +191,7 @@ def main() -> None:
             server.terminate()
             server.wait(10)
         distribution = answers_per_item(home)
-        reservations = sum(1 for key in home.landing().iter_keys("definitions") if LandingKey.parse(key).label == RESERVATION_LABEL)
+        reservations = sum(1 for _ in home.landing().iter_keys(RESERVATIONS))
     if args.verbose:
         print(done.stdout, done.stderr, sep="\n")
     seconds, figures, failure = parse_wrk(done.stdout)

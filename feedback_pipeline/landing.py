@@ -5,13 +5,17 @@ which is atomic), so a reader never sees half a file. Keys sort in arrival order
 
     <area>/<YYYY-MM-DD>/<HH>/<time_ns:019d>-<6 hex>[_<label>].jsonl
 
-which lets a sensor resume from a cursor key and list only the folders at or after it.
+which lets a sensor resume from a cursor key and list only the folders at or after it. The
+`reservations` area (the Review App's short-lived slot reservations, many per minute) has one
+folder per second instead of per hour (`<HHMMSS>`), so a reader that follows what landed in the
+last seconds lists only small folders, and skips those whose `folder_version` has not changed.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -30,7 +34,8 @@ if TYPE_CHECKING:
 
     from feedback_pipeline.lake import Lake
 
-AREAS = ("traces", "submissions", "definitions")
+AREAS = ("traces", "submissions", "definitions", "reservations")
+FOLDER_FORMATS = {"reservations": "%H%M%S"}
 READ_CHUNK_BYTES = 64 * 1024 * 1024
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -181,14 +186,30 @@ class LandingZone:
         return f"{self.uri}/{key}"
 
     def new_key(self, area: str, label: str = "", when_ns: int | None = None) -> str:
-        if area not in AREAS:
-            raise ValueError(f"landing area {area!r}: expected one of {', '.join(AREAS)}")
         now_ns = time.time_ns() if when_ns is None else when_ns
-        moment = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
         name = f"{now_ns:019d}-{secrets.token_hex(3)}"
         if label:
             name += f"_{label}"
-        return f"{area}/{moment:%Y-%m-%d}/{moment:%H}/{name}.jsonl"
+        return f"{self.folder(area, now_ns)}/{name}.jsonl"
+
+    @staticmethod
+    def folder(area: str, time_ns: int) -> str:
+        """The folder (a key prefix, no trailing slash) that keys made at `time_ns` land in."""
+        return _folder_at(area, time_ns // 1_000_000_000)
+
+    def folder_keys(self, folder: str) -> list[str]:
+        """The keys of one folder (see `folder`), oldest first."""
+        return [f"{folder}/{name}" for name in self._children(self.path(folder)) if _is_landed(name)]
+
+    def folder_version(self, folder: str) -> int | None:
+        """A number that changes whenever a file lands in `folder`: on a local disk its modification
+        time in ns (0 while it does not exist); None where the store keeps none (object stores)."""
+        if not self.is_local:
+            return None
+        try:
+            return os.stat(self.path(folder)).st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def write(self, area: str, data: bytes, *, label: str = "") -> str:
         """Land `data` as one new immutable file and return its key."""
@@ -313,7 +334,7 @@ class LandingZone:
                 names = self._children(f"{base}/{day}/{hour}", cut)
                 # every name left sorts after the cursor: its folder does, or it follows the cursor's name
                 folder = f"{area}/{day}/{hour}/"
-                yield from [folder + name for name in names if name.endswith(".jsonl") and not name.startswith(".")]
+                yield from [folder + name for name in names if _is_landed(name)]
 
     def list(self, area: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
         """At most `limit` keys of an area after the cursor key `after`, oldest first."""
@@ -325,6 +346,21 @@ class LandingZone:
             if limit is not None and len(keys) >= limit:
                 break
         return keys
+
+
+@functools.lru_cache(maxsize=1024)
+def _folder_at(area: str, second: int) -> str:
+    """`LandingZone.folder` of a whole second (readers of the reservations area ask for the same
+    few seconds on every refresh)."""
+    if area not in AREAS:
+        raise ValueError(f"landing area {area!r}: expected one of {', '.join(AREAS)}")
+    moment = datetime.fromtimestamp(second, tz=UTC)
+    return f"{area}/{moment:%Y-%m-%d}/{moment.strftime(FOLDER_FORMATS.get(area, '%H'))}"
+
+
+def _is_landed(name: str) -> bool:
+    """Whether a file name in a landing folder is a landed file (not a hidden temporary one)."""
+    return name.endswith(".jsonl") and not name.startswith(".")
 
 
 def jsonl_bytes(lines: list[str]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from feedback_pipeline.submission_contract import MAX_ID_CHARS, MAX_RATIONALE_CHARS
 from feedback_pipeline.home import FeedbackHome
+from feedback_pipeline.landing import LandingKey
 from feedback_pipeline.review_app import create_app
 from feedback_pipeline.review_app.access import AccessRegistry, create_api_key, revoke_api_key
 from feedback_pipeline.review_app.reservations import Reservations
@@ -103,6 +105,24 @@ def test_a_reservation_is_seen_by_other_processes_until_it_expires(home):
     reservations.reserve("triage", "it-0002", "tr-triage-0002", "alice@example.com", minutes=0, answered="tr-triage-0001")
     other.refresh()
     assert other.slots("triage") == ({}, {"tr-triage-0001": {"alice@example.com"}}), "expired; the answer is announced"
+
+
+def test_reservations_have_their_own_area_and_one_landing_late_in_an_older_second_is_read(home):
+    landing = home.landing()
+    writer, reader = Reservations(landing, refresh_seconds=0), Reservations(landing, refresh_seconds=0)
+    alice = writer.reserve("triage", "it-0001", "tr-triage-0001", "alice@example.com", minutes=1)
+    reader.refresh()
+    time.sleep(1.2)
+    reader.refresh(force=True)
+    reader.refresh(force=True)  # the folder of alice's second has settled: a stat says it did not change
+    late = landing.new_key("reservations", when_ns=LandingKey.parse(alice.key).time_ns + 1)
+    event = {"event": "item_reserved", "session": "triage", "item_id": "it-0002", "trace_id": "tr-triage-0002",
+             "reviewer": "bob@example.com", "until_ns": time.time_ns() + 60_000_000_000, "answered": None}
+    landing.put(late, (json.dumps(event) + "\n").encode())
+    reader.refresh(force=True)
+    assert reader.held_by("triage", "bob@example.com").item_id == "it-0002", "its folder changed: listed again"
+    assert landing.list("reservations") == sorted([alice.key, late])
+    assert not any("reserv" in key for key in landing.list("definitions")), "other readers of definitions never list them"
 
 
 def test_assigned_items_come_first(home):

@@ -1,8 +1,8 @@
 """Review slot reservations: who is looking at which item, shared by every app process and host.
 
 Opening an item reserves one of its `reviews_per_item` slots for the reviewer for the session's
-`reservation_minutes`. A reservation is one small event in the landing zone's `definitions` area
-(files labelled `reservation`, ignored by the other readers of that area):
+`reservation_minutes`. A reservation is one small event in the landing zone's `reservations` area
+(one folder per second; no other reader lists it):
 
     {"event": "item_reserved", "session": ..., "item_id": ..., "trace_id": ..., "reviewer": ...,
      "until_ns": ..., "answered": trace id or null}
@@ -19,8 +19,11 @@ live reservation it sees on the item (its own included) fit `reviews_per_item`. 
 for the last slot, the one whose reservation landed last sees all the others, so at most as many
 keep the item as it has free slots (a contender that gives way tries another item).
 
-Listing resumes `LAG_SECONDS` (to within a second) before the newest key read, and keys already
-read are skipped: a file whose key was made before another's can become visible after it.
+Readers re-check the folders of the last `LAG_SECONDS` (a file whose key was made before another's
+can become visible after it, and other hosts' clocks differ) and as many seconds ahead, reading
+only the keys not read yet. On a local disk a folder is listed again only when its modification
+time changed, or was within `SETTLE_NS` of the last listing (timestamps are coarse), so a refresh
+costs a few `stat` calls and the listing of the folders written since; object stores list each.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from feedback_pipeline.landing import LandingKey, LandingZone
 from feedback_pipeline.review_app.session_answers import Slots
 from feedback_pipeline.sessions import MAX_RESERVATION_MINUTES
 
-RESERVATION_LABEL = "reservation"
-AREA = "definitions"
+AREA = "reservations"
 LAG_SECONDS = 10
+SETTLE_NS = 1_000_000_000
+CATCH_UP_SECONDS = 120
+SECOND_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -53,21 +57,23 @@ class Reservation:
     answered: str | None = None
 
 
-def _cursor_at(moment_ns: int) -> str:
-    """A cursor sorting before every key landed at or after `moment_ns`."""
-    moment = datetime.fromtimestamp(moment_ns / 1e9, tz=UTC)
-    return f"{AREA}/{moment:%Y-%m-%d}/{moment:%H}/{moment_ns:019d}"
+@dataclass(frozen=True)
+class _Folder:
+    """What a listing of one second's folder found: its version then, when it began, the keys."""
 
+    version: int | None
+    listed_ns: int
+    keys: frozenset[str]
 
-def _start_cursor() -> str:
-    """Where the log of a fresh process starts: no reservation landed earlier can still be live."""
-    return _cursor_at(int((datetime.now(UTC) - timedelta(minutes=MAX_RESERVATION_MINUTES)).timestamp() * 1e9))
+    def unchanged(self, version: int | None) -> bool:
+        """Whether a folder now at `version` can hold nothing this listing missed."""
+        return self.version is not None and version == self.version and (version == 0 or version < self.listed_ns - SETTLE_NS)
 
 
 class Reservations:
     """The live reservations of every session, folded from the landing zone's reservation events.
 
-    `refresh` lists what landed after the last key read (at most every `refresh_seconds`, unless
+    `refresh` reads what landed since the last look (at most every `refresh_seconds`, unless
     forced); a process's own reservations are folded in when it writes them.
     """
 
@@ -76,12 +82,10 @@ class Reservations:
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
         self._listing = threading.Lock()
-        self._cursor = _start_cursor()
+        self._first_second = (time.time_ns() - MAX_RESERVATION_MINUTES * 60 * SECOND_NS) // SECOND_NS
+        self._folders: dict[int, _Folder] = {}
         self._checked = 0.0
         self._listed_from = 0.0
-        self._seen: dict[str, int] = {}
-        self._newest_ns = 0
-        self._pruned_ns = 0
         self._held: dict[tuple[str, str], Reservation] = {}
         self._answered: dict[str, dict[str, set[str]]] = {}
 
@@ -100,16 +104,11 @@ class Reservations:
             "event": "item_reserved", "session": made.session, "item_id": made.item_id, "trace_id": made.trace_id,
             "reviewer": made.reviewer, "until_ns": made.until_ns, "answered": made.answered,
         }
-        key = self.landing.write_lines(AREA, [json.dumps(event, sort_keys=True)], label=RESERVATION_LABEL)
+        key = self.landing.write_lines(AREA, [json.dumps(event, sort_keys=True)])
         landed = Reservation(key, made.session, made.item_id, made.trace_id, made.reviewer, made.until_ns, made.answered)
         with self._lock:
-            self._see(key, LandingKey.parse(key).time_ns)
             self._fold(landed)
         return landed
-
-    def _see(self, key: str, time_ns: int) -> None:
-        self._seen[key] = time_ns
-        self._newest_ns = max(self._newest_ns, time_ns)
 
     def release(self, session: str, reviewer: str) -> None:
         """Land an already expired reservation that replaces the reviewer's live one in a session."""
@@ -118,9 +117,9 @@ class Reservations:
     def refresh(self, force: bool = False) -> None:
         """Fold the reservation events that landed since the last look (and were not read yet).
 
-        `force`: every event landed before this call is folded on return. Listing is the costly
-        part (it grows with the hour's folder), so one thread lists at a time, and a forced call
-        that waited for a listing begun after it was made takes that listing's result.
+        `force`: every event landed before this call is folded on return. One thread lists at a
+        time, and a forced call that waited for a listing begun after it was made takes that
+        listing's result.
         """
         asked = time.monotonic()
         with self._lock:
@@ -138,33 +137,46 @@ class Reservations:
             self._listing.release()
 
     def _list(self, started: float) -> None:
+        now_second = time.time_ns() // SECOND_NS
+        seconds = range(self._first_second, now_second + LAG_SECONDS + 1)
+        if len(seconds) > CATCH_UP_SECONDS:
+            found = self._catch_up(seconds.start)
+        else:
+            found = {second: self._check(second) for second in seconds}
+        listed = {second: folder for second, folder in found.items() if folder is not None}
+        # only this thread (holding _listing) changes _folders, so it reads them without _lock
+        fresh = [
+            made
+            for second, folder in listed.items()
+            for key in sorted(folder.keys - (self._folders[second].keys if second in self._folders else frozenset()))
+            for made in _read(self.landing, key)
+        ]
         with self._lock:
-            cursor = self._cursor
-        keys = self.landing.list(AREA, after=cursor)
-        with self._lock:
-            unseen = [key for key in keys if key not in self._seen]
-        found: list[tuple[str, int, list[Reservation]]] = []
-        for key in unseen:
-            parsed = LandingKey.parse(key)
-            lines = self.landing.read_bytes(key).decode().splitlines() if parsed.label == RESERVATION_LABEL else []
-            found.append((key, parsed.time_ns, [made for made in (_parse(key, line) for line in lines) if made]))
-        with self._lock:
-            for key, time_ns, reservations in found:
-                if key in self._seen:
-                    continue
-                self._see(key, time_ns)
-                for made in reservations:
-                    self._fold(made)
-            self._forget_before(self._newest_ns - LAG_SECONDS * 1_000_000_000)
+            for made in fresh:
+                self._fold(made)
+            self._folders.update(listed)
+            self._first_second = now_second - LAG_SECONDS
+            self._folders = {second: f for second, f in self._folders.items() if second >= self._first_second}
             self._checked = started
 
-    def _forget_before(self, floor_ns: int) -> None:
-        """Move the cursor to `floor_ns` and forget the keys before it (at most once a second of key time)."""
-        if floor_ns - self._pruned_ns < 1_000_000_000:
-            return
-        self._cursor = max(self._cursor, _cursor_at(floor_ns))
-        self._seen = {key: t for key, t in self._seen.items() if t >= floor_ns}
-        self._pruned_ns = floor_ns
+    def _check(self, second: int) -> _Folder | None:
+        """A fresh listing of one second's folder, or None when it cannot have changed since the last."""
+        folder = self.landing.folder(AREA, second * SECOND_NS)
+        version = self.landing.folder_version(folder)
+        known = self._folders.get(second)
+        if known is not None and known.unchanged(version):
+            return None
+        listed_ns = time.time_ns()
+        return _Folder(version, listed_ns, frozenset(self.landing.folder_keys(folder)))
+
+    def _catch_up(self, first_second: int) -> dict[int, _Folder]:
+        """Every key landed since `first_second` (a fresh process, or one idle for minutes), by second;
+        the folders are listed again next time (their versions are unknown)."""
+        found: dict[int, set[str]] = {}
+        cursor = f"{self.landing.folder(AREA, first_second * SECOND_NS)}/{first_second * SECOND_NS:019d}"
+        for key in self.landing.list(AREA, after=cursor):
+            found.setdefault(LandingKey.parse(key).time_ns // SECOND_NS, set()).add(key)
+        return {second: _Folder(None, 0, frozenset(keys)) for second, keys in found.items()}
 
     def _fold(self, made: Reservation) -> None:
         if made.answered:
@@ -192,6 +204,10 @@ class Reservations:
         for made in sorted(live, key=lambda r: r.key):
             held.setdefault(made.trace_id, []).append(made.reviewer)
         return Slots(held, answered)
+
+
+def _read(landing: LandingZone, key: str) -> list[Reservation]:
+    return [made for made in (_parse(key, line) for line in landing.read_bytes(key).decode().splitlines()) if made]
 
 
 def _parse(key: str, line: str) -> Reservation | None:
