@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-from pathlib import Path
 
 import dagster as dg
+
+from feedback_pipeline import live_runs
 
 TAG_HOST = "feedback_pipeline/host"
 TAG_PID = "feedback_pipeline/pid"
@@ -24,29 +25,10 @@ _PID_IN_MESSAGE = re.compile(r"\(pid: (\d+)\)")
 CHECK_SECONDS = 30
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None where unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def process_tags() -> dict[str, str]:
     """Tags that name this process, for the runs it executes in-process."""
     pid = os.getpid()
-    return {TAG_HOST: socket.gethostname(), TAG_PID: str(pid), TAG_PROCESS_START: _start_time(pid) or ""}
-
-
-def _alive(pid: int, start_time: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not start_time or _start_time(pid) in (None, start_time)
+    return {TAG_HOST: socket.gethostname(), TAG_PID: str(pid), TAG_PROCESS_START: live_runs.process_start(pid) or ""}
 
 
 def _daemon_run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -74,7 +56,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, *, judge_daemon_runs: bool) -> 
                 continue
         else:
             continue
-        if _alive(pid, start_time):
+        if live_runs.alive(pid, start_time):
             continue
         message = f"run {run.run_id} ({run.job_name}) was left STARTED by process {pid}, which is gone: marked failed"
         instance.add_run_tags(run.run_id, {TAG_DIED: str(pid)})

@@ -161,6 +161,35 @@ def test_a_run_killed_mid_stage_is_marked_failed_and_the_next_run_finishes_the_w
     assert tables(root) == single_run
 
 
+def test_a_run_killed_in_its_last_stage_is_marked_failed_even_when_the_lake_shows_nothing_pending(landed, tmp_path):
+    """Only Dagster knows label quality is due (its fingerprints are on the last materialization), so
+    the lake says "nothing pending" after this kill: the dead process's marker sends `run` to Dagster."""
+    import dagster as dg
+
+    root = tmp_path / "feedback"
+    shutil.copytree(landed, root)
+    home = FeedbackHome.from_env(environment(root))
+    home.ensure_dagster_home()
+    instance = dg.DagsterInstance.from_config(home.dagster_home)
+    quality_jobs = ["label_agreement_job", "judge_alignment_job"]
+    started = [dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], job_name=job) for job in quality_jobs]
+    victim = start_run(root)
+    deadline = time.monotonic() + 300
+    while not any(instance.get_run_ids(filters=f) for f in started) and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.kill()
+    victim.wait()
+    [dead] = [run_id for f in started for run_id in instance.get_run_ids(filters=f)]
+    job = instance.get_run_by_id(dead).job_name
+
+    output = run_once(root)
+    assert f"run {dead} ({job}) was left STARTED by process {victim.pid}, which is gone: marked failed" in output
+    assert not instance.get_run_ids(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    redone = instance.get_run_ids(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], job_name=job))
+    assert redone, f"the killed {job} was requested again and succeeded"
+    assert "nothing pending" in run_once(root)
+
+
 def test_a_failed_stage_stops_the_stages_after_it_and_says_why_in_one_line(landed, tmp_path):
     root = tmp_path / "feedback"
     shutil.copytree(landed, root)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from feedback_pipeline import live_runs
 from feedback_pipeline.code_location import CodeLocation, load_code_location
 from feedback_pipeline.home import FeedbackHome
 
@@ -162,10 +163,22 @@ def run_pending(
     chosen = [stage for stage in location.stages if stages is None or stage.name in stages]
     instance = instance_for(home)
     report = RunReport()
-    tags = location.process_tags()
+    left = live_runs.dead(home.dagster_home)
     for line in location.fail_dead_runs(instance):
         report.notes.append(line)
         echo(line, err=True)
+    live_runs.clear(left)
+    with live_runs.holding(home.dagster_home):
+        _run_stages(home, location, instance, chosen, report, echo, log_level, verbose)
+    return report
+
+
+def _run_stages(
+    home: FeedbackHome, location: CodeLocation, instance: dagster.DagsterInstance, chosen: list[Any],
+    report: RunReport, echo: Any, log_level: str, verbose: bool,
+) -> None:
+    """`run_pending`'s stages, in order, while this process holds its `live_runs` marker."""
+    tags = location.process_tags()
     lake, landing = home.lake(), home.landing()
     for position, stage in enumerate(chosen):
         name = stage.name
@@ -223,7 +236,6 @@ def run_pending(
                 report.notes.append(stopped)
                 echo(stopped, err=True)
             break
-    return report
 
 
 def print_tables(home: FeedbackHome, echo=click.echo) -> None:
@@ -247,7 +259,7 @@ def run(verbose: bool) -> None:
     home = FeedbackHome.from_env()
     from feedback_pipeline.pending import anything_pending
 
-    if not anything_pending(home.lake(), home.landing(), home.root):
+    if not live_runs.dead(home.dagster_home) and not anything_pending(home.lake(), home.landing(), home.root):
         click.echo("nothing pending")
         return
     report = run_pending(home, log_level="DEBUG" if verbose else "CRITICAL", verbose=verbose)
