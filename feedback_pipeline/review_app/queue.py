@@ -359,8 +359,8 @@ class ReviewData:
         (a slot another process freed within the last second is found). Submissions need no fresh
         listing: an answer given through "next" lands while its reviewer's reservation of the item
         is live, and before the reviewer's next reservation, which announces it; whichever of the
-        two is seen takes the slot. `after`: the item just reviewed (the search goes on from there; `answered`: it was
-        answered, not skipped); without it each reviewer starts elsewhere.
+        two is seen takes the slot. `after`: the item just reviewed (the search goes on from there;
+        `answered`: it was answered, not skipped); without it each reviewer starts elsewhere.
         """
         name = str(session["name"])
         items = self.items(session)
@@ -370,11 +370,15 @@ class ReviewData:
         just_answered = items.traces[items.positions[after]] if answered and after in items.positions else None
         assigned = self.assigned_to(session, reviewer)
         lost: set[str] = set()
+
+        def route(given: SessionAnswers) -> str | None:
+            return given.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
+
         self.reservations.refresh()
         answers = self.answers(session, through)
         looked_again = False
         for _ in range(CLAIM_ATTEMPTS):
-            candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
+            candidate = route(answers)
             if candidate is None and not looked_again:
                 # "nothing left" may come from a view up to a second old (a reservation since
                 # released or moved on in another process): say it only after reading everything landed
@@ -382,7 +386,7 @@ class ReviewData:
                 self.reservations.refresh(force=True)
                 self.pending.refresh(force=True)
                 answers = self.answers(session, through)
-                candidate = answers.route(reviewer, self.reservations.slots(name), start, assigned=assigned, exclude=frozenset(lost))
+                candidate = route(answers)
             if candidate is None:
                 break
             trace_id = items.traces[items.positions[candidate]]
